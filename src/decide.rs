@@ -1,0 +1,627 @@
+//! The retention decision: one pure function of a TrainJob, the policy and the current time.
+//!
+//! Nothing here reads the clock or talks to the API server, so every rule is tested as a table of
+//! named cases and as a property over generated TrainJobs.
+
+use std::fmt;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::config::{InvalidAnnotation, Policy, PolicyKind, Ttl};
+use crate::constants::*;
+use crate::trainjob::{Condition, TrainJob};
+
+/// A TrainJob held by finalizers for longer than this is logged as stuck.
+pub const STUCK_TERMINATING_AFTER: Duration = Duration::from_secs(300);
+
+/// How a TrainJob ended, for the report's `outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    Unfinished,
+    Unknown,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::Unfinished => "unfinished",
+            Outcome::Unknown => "unknown",
+        }
+    }
+}
+
+/// Another system that owns the lifecycle of a TrainJob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// `spec.managedBy` names a controller other than Trainer's own.
+    ManagedBy(String),
+    /// A MultiKueue worker copy; the value is the origin label's value.
+    MultiKueueCopy(String),
+    /// A controller owner reference to another object.
+    Controller { kind: String, name: String },
+    /// Tracked by Argo CD or Flux; the value names the annotation or label.
+    GitOps(String),
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Owner::ManagedBy(manager) => write!(
+                f,
+                "spec.managedBy is {manager:?}, not {TRAINER_MANAGER}; include it with \
+                 TRAINJOB_GC_INCLUDE=managed-by"
+            ),
+            Owner::MultiKueueCopy(origin) => write!(
+                f,
+                "MultiKueue worker copy ({LABEL_MULTIKUEUE_ORIGIN}={origin}) that the manager cluster \
+                 deletes; include it with TRAINJOB_GC_INCLUDE=multikueue-copy"
+            ),
+            Owner::Controller { kind, name } => write!(
+                f,
+                "controlled by {kind} {name} (ownerReference), which deletes it; include it with \
+                 TRAINJOB_GC_INCLUDE=owned"
+            ),
+            Owner::GitOps(marker) => write!(
+                f,
+                "tracked by GitOps ({marker}), which would create it again; include it with \
+                 TRAINJOB_GC_INCLUDE=gitops"
+            ),
+        }
+    }
+}
+
+/// Why a TrainJob is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeepReason {
+    /// `metadata.deletionTimestamp` is set: someone already deleted it.
+    Terminating {
+        since: String,
+        finalizers: Vec<String>,
+        stuck: bool,
+    },
+    /// `trainjob-gc/keep: "true"`.
+    OptedOut,
+    OwnedElsewhere(Owner),
+    /// Neither `Complete` nor `Failed` is True.
+    NotFinished {
+        suspended: bool,
+    },
+    /// A condition type this program does not know, which might change what finished means.
+    UnknownCondition(String),
+    /// A condition that breaks the API's own rules (no type, a status other than
+    /// True/False/Unknown, the same type twice).
+    MalformedCondition(String),
+    /// Finished, but the finish time is missing, unparsable or earlier than the creation.
+    FinishTimeUnknown(String),
+    /// The finish time is ahead of the API server's clock.
+    FinishedInFuture {
+        ahead: SignedDuration,
+    },
+    /// A `trainjob-gc/*` annotation does not parse and `INVALID_ANNOTATION=keep`.
+    InvalidAnnotation {
+        key: &'static str,
+        value: String,
+        problem: String,
+    },
+    /// The TTL has not passed yet. `None` when the expiry is past the representable time range.
+    NotExpired {
+        expires_at: Option<Timestamp>,
+    },
+    /// Among the N most recently finished candidates of its namespace.
+    KeepLast {
+        rank: u32,
+        keep_last: u32,
+    },
+    /// Could not be read as a TrainJob.
+    Malformed(String),
+    /// Deleted and created again under the same name since it was listed; the new one is left
+    /// for a later run to decide about.
+    Recreated {
+        new_uid: String,
+    },
+}
+
+/// The decision about one TrainJob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Delete,
+    Keep(KeepReason),
+}
+
+/// The decision with the facts it rests on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub finished_at: Option<Timestamp>,
+    /// The TTL that applies, when the TrainJob finished and a TTL was chosen.
+    pub ttl: Option<Ttl>,
+    pub decision: Decision,
+    /// Both `Complete` and `Failed` are True; the later one was taken.
+    pub both_terminal_conditions: bool,
+    /// A `trainjob-gc/*` annotation that did not parse and was passed over for the policy's TTL.
+    pub ignored_annotation: Option<String>,
+    /// The annotation TTL was longer than `MAX_TTL` and was capped.
+    pub ttl_capped: bool,
+}
+
+impl Verdict {
+    fn keep(outcome: Outcome, reason: KeepReason) -> Verdict {
+        Verdict {
+            outcome,
+            finished_at: None,
+            ttl: None,
+            decision: Decision::Keep(reason),
+            both_terminal_conditions: false,
+            ignored_annotation: None,
+            ttl_capped: false,
+        }
+    }
+
+    /// A verdict for an item that could not be decoded.
+    pub fn malformed(problem: String) -> Verdict {
+        Verdict::keep(Outcome::Unknown, KeepReason::Malformed(problem))
+    }
+
+    pub fn is_delete(&self) -> bool {
+        self.decision == Decision::Delete
+    }
+
+    /// When the TTL runs out, if the TrainJob finished and the time is representable.
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        let finished_at = self.finished_at?;
+        let ttl = SignedDuration::try_from(self.ttl?.duration).ok()?;
+        finished_at.checked_add(ttl).ok()
+    }
+
+    /// Seconds since the TTL ran out (negative: seconds left).
+    pub fn overdue_seconds(&self, now: Timestamp) -> Option<i64> {
+        Some(now.duration_since(self.expires_at()?).as_secs())
+    }
+
+    /// The rule that decided, as the report's `rule` field.
+    pub fn rule(&self) -> &'static str {
+        let ttl_rule = if self
+            .ttl
+            .is_some_and(|ttl| ttl.source.starts_with(ANNOTATION_TTL))
+        {
+            "ttl-annotation"
+        } else {
+            "ttl"
+        };
+        match &self.decision {
+            Decision::Delete => ttl_rule,
+            Decision::Keep(reason) => match reason {
+                KeepReason::Terminating { .. } => "terminating",
+                KeepReason::OptedOut => "keep-annotation",
+                KeepReason::OwnedElsewhere(_) => "owned-elsewhere",
+                KeepReason::NotFinished { .. } => "not-finished",
+                KeepReason::UnknownCondition(_) => "unknown-condition",
+                KeepReason::MalformedCondition(_) | KeepReason::Malformed(_) => "malformed",
+                KeepReason::FinishTimeUnknown(_) => "finish-time-unknown",
+                KeepReason::FinishedInFuture { .. } => "clock-skew",
+                KeepReason::InvalidAnnotation { .. } => "invalid-annotation",
+                KeepReason::NotExpired { .. } => ttl_rule,
+                KeepReason::KeepLast { .. } => "keep-last",
+                KeepReason::Recreated { .. } => "recreated",
+            },
+        }
+    }
+
+    /// True for the kept TrainJobs an operator must look at: they are logged at `warn` and
+    /// counted as anomalies.
+    pub fn is_anomaly(&self) -> bool {
+        self.both_terminal_conditions
+            || self.ignored_annotation.is_some()
+            || matches!(
+                &self.decision,
+                Decision::Keep(
+                    KeepReason::Terminating { stuck: true, .. }
+                        | KeepReason::UnknownCondition(_)
+                        | KeepReason::MalformedCondition(_)
+                        | KeepReason::Malformed(_)
+                        | KeepReason::FinishTimeUnknown(_)
+                        | KeepReason::FinishedInFuture { .. }
+                        | KeepReason::InvalidAnnotation { .. }
+                )
+            )
+    }
+
+    /// A sentence saying why, for logs and the report's `reason` field.
+    pub fn reason(&self, now: Timestamp) -> String {
+        let ttl_words = |ttl: &Ttl| {
+            format!(
+                "{} from {}",
+                humantime::format_duration(ttl.duration),
+                ttl.source
+            )
+        };
+        match &self.decision {
+            Decision::Delete => {
+                let ttl = self.ttl.as_ref().map(ttl_words).unwrap_or_default();
+                let overdue = self.overdue_seconds(now).unwrap_or(0).max(0);
+                format!(
+                    "finished {} ago, TTL {ttl} passed {} ago",
+                    words_since(self.finished_at, now),
+                    humantime::format_duration(Duration::from_secs(overdue as u64))
+                )
+            }
+            Decision::Keep(reason) => match reason {
+                KeepReason::Terminating {
+                    since, finalizers, ..
+                } => {
+                    if finalizers.is_empty() {
+                        format!("already being deleted since {since}")
+                    } else {
+                        format!(
+                            "already being deleted since {since}, held by finalizers {}",
+                            finalizers.join(", ")
+                        )
+                    }
+                }
+                KeepReason::OptedOut => format!("opted out with {ANNOTATION_KEEP}: \"true\""),
+                KeepReason::OwnedElsewhere(owner) => owner.to_string(),
+                KeepReason::NotFinished { suspended: true } => "suspended, not finished".to_owned(),
+                KeepReason::NotFinished { suspended: false } => {
+                    "not finished (neither Complete nor Failed is True)".to_owned()
+                }
+                KeepReason::UnknownCondition(kind) => format!(
+                    "condition type {kind:?} is unknown to this version of trainjob-gc, which \
+                     cannot tell whether it changes what finished means"
+                ),
+                KeepReason::MalformedCondition(problem) => {
+                    format!("malformed condition: {problem}")
+                }
+                KeepReason::FinishTimeUnknown(problem) => {
+                    format!("no usable finish time: {problem}")
+                }
+                KeepReason::FinishedInFuture { ahead } => format!(
+                    "finish time is {} ahead of the API server's clock (clock skew); kept until then",
+                    humantime::format_duration(ahead.unsigned_abs())
+                ),
+                KeepReason::InvalidAnnotation {
+                    key,
+                    value,
+                    problem,
+                } => {
+                    format!(
+                        "annotation {key}={value:?} {problem}; kept (TRAINJOB_GC_INVALID_ANNOTATION=keep)"
+                    )
+                }
+                KeepReason::NotExpired {
+                    expires_at: Some(expires_at),
+                } => {
+                    let ttl = self.ttl.as_ref().map(ttl_words).unwrap_or_default();
+                    format!(
+                        "TTL {ttl} not reached: expires at {expires_at} (in {})",
+                        humantime::format_duration(now.duration_until(*expires_at).unsigned_abs())
+                    )
+                }
+                KeepReason::NotExpired { expires_at: None } => {
+                    "TTL ends beyond the year 9999".to_owned()
+                }
+                KeepReason::KeepLast { rank, keep_last } => format!(
+                    "one of the {keep_last} most recently finished in its namespace (rank {rank}, \
+                     TRAINJOB_GC_KEEP_LAST)"
+                ),
+                KeepReason::Malformed(problem) => format!("not a readable TrainJob: {problem}"),
+                KeepReason::Recreated { new_uid } => format!(
+                    "re-created under the same name since it was listed (new uid {new_uid}); a later run \
+                     decides about the new one"
+                ),
+            },
+        }
+    }
+}
+
+fn words_since(then: Option<Timestamp>, now: Timestamp) -> String {
+    match then {
+        Some(then) => {
+            humantime::format_duration(now.duration_since(then).unsigned_abs()).to_string()
+        }
+        None => "an unknown time".to_owned(),
+    }
+}
+
+/// What the conditions say about the end of a TrainJob.
+enum Finish {
+    NotFinished {
+        suspended: bool,
+    },
+    Finished {
+        outcome: Outcome,
+        time: Result<Timestamp, String>,
+        both: bool,
+    },
+    Unknown(KeepReason),
+}
+
+/// Reads the conditions: finished when `Complete` or `Failed` is True, at that condition's
+/// `lastTransitionTime` (the later one when both are True).
+fn read_conditions(conditions: &[Condition]) -> Finish {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut terminal: Vec<(Outcome, &Condition)> = Vec::new();
+    let mut suspended = false;
+    for condition in conditions {
+        let Some(kind) = condition.type_.as_deref() else {
+            return Finish::Unknown(KeepReason::MalformedCondition(
+                "a condition has no type".to_owned(),
+            ));
+        };
+        if seen.contains(&kind) {
+            return Finish::Unknown(KeepReason::MalformedCondition(format!(
+                "condition {kind} appears more than once"
+            )));
+        }
+        seen.push(kind);
+        let status = condition.status.as_deref().unwrap_or("");
+        if !matches!(status, "True" | "False" | "Unknown") {
+            return Finish::Unknown(KeepReason::MalformedCondition(format!(
+                "condition {kind} has status {status:?}, not True, False or Unknown"
+            )));
+        }
+        match kind {
+            CONDITION_COMPLETE if status == "True" => {
+                terminal.push((Outcome::Succeeded, condition))
+            }
+            CONDITION_FAILED if status == "True" => terminal.push((Outcome::Failed, condition)),
+            CONDITION_SUSPENDED => suspended = status == "True",
+            CONDITION_COMPLETE | CONDITION_FAILED | CONDITION_CREATED => {}
+            other => return Finish::Unknown(KeepReason::UnknownCondition(other.to_owned())),
+        }
+    }
+
+    let times: Vec<(Outcome, Result<Timestamp, String>)> = terminal
+        .iter()
+        .map(|(outcome, condition)| (*outcome, condition_time(condition)))
+        .collect();
+    match times.as_slice() {
+        [] => Finish::NotFinished { suspended },
+        [(outcome, time)] => Finish::Finished {
+            outcome: *outcome,
+            time: time.clone(),
+            both: false,
+        },
+        [first, second] => {
+            let later = match (&first.1, &second.1) {
+                (Ok(a), Ok(b)) if b > a => second,
+                (Ok(_), Ok(_)) => first,
+                (Err(_), _) => first,
+                (_, Err(_)) => second,
+            };
+            Finish::Finished {
+                outcome: later.0,
+                time: later.1.clone(),
+                both: true,
+            }
+        }
+        _ => unreachable!("at most one Complete and one Failed condition pass the duplicate check"),
+    }
+}
+
+fn condition_time(condition: &Condition) -> Result<Timestamp, String> {
+    let kind = condition.type_.as_deref().unwrap_or_default();
+    match condition.last_transition_time.as_deref() {
+        None | Some("") => Err(format!(
+            "condition {kind} is True but has no lastTransitionTime"
+        )),
+        Some(text) => text.parse::<Timestamp>().map_err(|err| {
+            format!(
+                "lastTransitionTime {text:?} of condition {kind} is not an RFC 3339 time ({err})"
+            )
+        }),
+    }
+}
+
+/// Returns the other system that owns the TrainJob's lifecycle, if any.
+fn owner_elsewhere(job: &TrainJob) -> Option<Owner> {
+    if let Some(manager) = job.managed_by.as_deref()
+        && !manager.is_empty()
+        && manager != TRAINER_MANAGER
+    {
+        return Some(Owner::ManagedBy(manager.to_owned()));
+    }
+    if let Some(origin) = job.labels.get(LABEL_MULTIKUEUE_ORIGIN) {
+        return Some(Owner::MultiKueueCopy(origin.clone()));
+    }
+    if let Some(owner) = &job.controller_owner {
+        return Some(Owner::Controller {
+            kind: owner.kind.clone(),
+            name: owner.name.clone(),
+        });
+    }
+    if job.annotations.contains_key(ANNOTATION_ARGOCD_TRACKING) {
+        return Some(Owner::GitOps(format!(
+            "Argo CD annotation {ANNOTATION_ARGOCD_TRACKING}"
+        )));
+    }
+    if let Some(instance) = job.labels.get(LABEL_ARGOCD_INSTANCE) {
+        return Some(Owner::GitOps(format!(
+            "Argo CD label {LABEL_ARGOCD_INSTANCE}={instance}"
+        )));
+    }
+    if let Some(label) = job.labels.keys().find(|key| {
+        LABEL_PREFIXES_FLUX
+            .iter()
+            .any(|prefix| key.starts_with(prefix))
+    }) {
+        return Some(Owner::GitOps(format!("Flux label {label}")));
+    }
+    None
+}
+
+fn is_included(owner: &Owner, policy: &Policy) -> bool {
+    let include = &policy.include;
+    match owner {
+        Owner::ManagedBy(_) => include.managed_by,
+        Owner::MultiKueueCopy(_) => include.multikueue_copy,
+        Owner::Controller { .. } => include.owned,
+        Owner::GitOps(_) => include.gitops,
+    }
+}
+
+/// What the `trainjob-gc/ttl` annotation asks for.
+enum AnnotationTtl {
+    Absent,
+    Valid(Ttl, bool),
+    Invalid(String, String),
+}
+
+fn annotation_ttl(job: &TrainJob, policy: &Policy) -> AnnotationTtl {
+    let Some(value) = job.annotations.get(ANNOTATION_TTL) else {
+        return AnnotationTtl::Absent;
+    };
+    match crate::duration::parse_duration(value) {
+        Ok(duration) => match policy.max_ttl {
+            Some(max) if duration > max => AnnotationTtl::Valid(
+                Ttl {
+                    duration: max,
+                    source: "trainjob-gc/ttl capped by TRAINJOB_GC_MAX_TTL",
+                },
+                true,
+            ),
+            _ => AnnotationTtl::Valid(
+                Ttl {
+                    duration,
+                    source: ANNOTATION_TTL,
+                },
+                false,
+            ),
+        },
+        Err(problem) => AnnotationTtl::Invalid(value.clone(), problem),
+    }
+}
+
+/// Decides whether one TrainJob is deleted, and why.
+///
+/// The checks run from the strongest reason to keep to the weakest: already being deleted,
+/// opted out, owned elsewhere, not finished, no trustworthy finish time, then the TTL. A
+/// `creationTimestamp` is never used as the age; it only rejects a finish time before it.
+pub fn decide(job: &TrainJob, policy: &Policy, now: Timestamp) -> Verdict {
+    if let Some(since) = &job.deletion_timestamp {
+        let stuck = since
+            .parse::<Timestamp>()
+            .map(|since| {
+                now.duration_since(since).unsigned_abs() > STUCK_TERMINATING_AFTER && since < now
+            })
+            .unwrap_or(true);
+        let reason = KeepReason::Terminating {
+            since: since.clone(),
+            finalizers: job.finalizers.clone(),
+            stuck,
+        };
+        return Verdict::keep(Outcome::Unknown, reason);
+    }
+
+    let mut ignored_annotation = None;
+    match job.annotations.get(ANNOTATION_KEEP).map(String::as_str) {
+        Some("true") => return Verdict::keep(Outcome::Unknown, KeepReason::OptedOut),
+        None | Some("false") => {}
+        Some(other) => {
+            let problem = "is not \"true\" or \"false\"".to_owned();
+            if policy.invalid_annotation == InvalidAnnotation::Keep {
+                let reason = KeepReason::InvalidAnnotation {
+                    key: ANNOTATION_KEEP,
+                    value: other.to_owned(),
+                    problem,
+                };
+                return Verdict::keep(Outcome::Unknown, reason);
+            }
+            ignored_annotation = Some(format!("{ANNOTATION_KEEP}={other:?} {problem}"));
+        }
+    }
+
+    if let Some(owner) = owner_elsewhere(job)
+        && !is_included(&owner, policy)
+    {
+        return Verdict::keep(Outcome::Unknown, KeepReason::OwnedElsewhere(owner));
+    }
+
+    let (outcome, time, both) = match read_conditions(&job.conditions) {
+        Finish::NotFinished { suspended } => {
+            return Verdict::keep(Outcome::Unfinished, KeepReason::NotFinished { suspended });
+        }
+        Finish::Unknown(reason) => return Verdict::keep(Outcome::Unknown, reason),
+        Finish::Finished {
+            outcome,
+            time,
+            both,
+        } => (outcome, time, both),
+    };
+    let mut verdict = Verdict::keep(outcome, KeepReason::OptedOut);
+    verdict.both_terminal_conditions = both;
+    verdict.ignored_annotation = ignored_annotation;
+
+    let finished_at = match time {
+        Ok(time) => time,
+        Err(problem) => {
+            verdict.decision = Decision::Keep(KeepReason::FinishTimeUnknown(problem));
+            return verdict;
+        }
+    };
+    if let Some(created) = job
+        .creation_timestamp
+        .as_deref()
+        .and_then(|text| text.parse::<Timestamp>().ok())
+        && finished_at < created
+    {
+        verdict.decision = Decision::Keep(KeepReason::FinishTimeUnknown(format!(
+            "finish time {finished_at} is earlier than the creation time {created}"
+        )));
+        return verdict;
+    }
+    verdict.finished_at = Some(finished_at);
+    if finished_at > now {
+        verdict.decision = Decision::Keep(KeepReason::FinishedInFuture {
+            ahead: finished_at.duration_since(now),
+        });
+        return verdict;
+    }
+
+    let policy_ttl = match (policy.kind, outcome) {
+        (PolicyKind::DeleteOnCompletion, _) | (_, Outcome::Succeeded) => policy.ttl_succeeded,
+        _ => policy.ttl_failed,
+    };
+    let ttl = match annotation_ttl(job, policy) {
+        AnnotationTtl::Absent => policy_ttl,
+        AnnotationTtl::Valid(ttl, capped) => {
+            verdict.ttl_capped = capped;
+            ttl
+        }
+        AnnotationTtl::Invalid(value, problem) => {
+            if policy.invalid_annotation == InvalidAnnotation::Keep {
+                verdict.decision = Decision::Keep(KeepReason::InvalidAnnotation {
+                    key: ANNOTATION_TTL,
+                    value,
+                    problem,
+                });
+                return verdict;
+            }
+            verdict.ignored_annotation = Some(format!("{ANNOTATION_TTL}={value:?} {problem}"));
+            policy_ttl
+        }
+    };
+    verdict.ttl = Some(ttl);
+
+    verdict.decision = match verdict.expires_at() {
+        Some(expires_at) if expires_at <= now => Decision::Delete,
+        expires_at => Decision::Keep(KeepReason::NotExpired { expires_at }),
+    };
+    verdict
+}
+
+/// True when the verdict makes the TrainJob count toward `KEEP_LAST`: it finished at a trusted
+/// time and only its TTL decides about it.
+pub fn counts_for_keep_last(verdict: &Verdict) -> bool {
+    matches!(
+        verdict.decision,
+        Decision::Delete | Decision::Keep(KeepReason::NotExpired { .. })
+    ) && verdict.finished_at.is_some()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,58 @@
+//! The permission check before listing: may this identity list and delete TrainJobs in its scope?
+
+use tracing::warn;
+
+use crate::api::Api;
+use crate::config::Settings;
+use crate::constants::*;
+use crate::exit::Exit;
+use crate::run::Fatal;
+
+/// Asks the API server, with SelfSubjectAccessReviews, whether the run may list and delete
+/// TrainJobs in every namespace of its scope (cluster-wide when the scope is every namespace).
+///
+/// A missing permission stops a real run before any change. In dry-run it is a warning that a
+/// real run would be refused. When the review itself is refused, the check is skipped with a
+/// warning, because the list and the deletions will still say what is missing.
+pub async fn check(api: &Api, settings: &Settings, namespaces: &[&str]) -> Result<(), Fatal> {
+    let scopes: Vec<Option<&str>> = if settings.scope.namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.iter().copied().map(Some).collect()
+    };
+    let mut missing = Vec::new();
+    for scope in scopes {
+        for verb in ["list", "delete"] {
+            let answer = match api.may(verb, scope).await {
+                Ok(answer) => answer,
+                Err(err) => {
+                    warn!(error = %err, "could not check permissions with a SelfSubjectAccessReview; going on");
+                    return Ok(());
+                }
+            };
+            match answer {
+                None => {
+                    warn!("the API server refused the SelfSubjectAccessReview, so permissions could not be checked; going on");
+                    return Ok(());
+                }
+                Some(access) if access.allowed => {}
+                Some(_) => missing.push(match scope {
+                    Some(namespace) => format!("{verb} on {TRAINJOB_PLURAL}.{TRAINJOB_GROUP} in namespace {namespace}"),
+                    None => format!("{verb} on {TRAINJOB_PLURAL}.{TRAINJOB_GROUP} in all namespaces (a ClusterRole)"),
+                }),
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing.join("; ");
+    if settings.dry_run {
+        warn!(missing = %list, "missing permission: a real run would be refused (exit code 6); grant {list}");
+        return Ok(());
+    }
+    Err(Fatal::new(
+        Exit::PermissionMissing,
+        format!("missing permission: {list}; grant it to this identity, nothing was deleted"),
+    ))
+}
