@@ -18,6 +18,9 @@ ETCD_VERSION=v3.7.3
 STAGING_VERSION=v0.${KUBE_VERSION#v1.}
 
 cache_root=${K8S_BIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/trainjob-gc/k8s-${KUBE_VERSION}-etcd-${ETCD_VERSION}}
+# Absolute, because the build functions change directory before they write to bin_dir.
+mkdir -p "$cache_root"
+cache_root=$(cd "$cache_root" && pwd)
 bin_dir=$cache_root/bin
 src_dir=$cache_root/src
 wanted=${K8S_BINARIES:-etcd kube-apiserver kube-controller-manager kubectl}
@@ -66,9 +69,13 @@ build_etcd() {
 
 # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with ./staging, which a
 # module download does not contain; a wrapper module pins each of them to the matching release.
+# The module is written in a scratch folder and renamed when complete, so an interrupted run
+# cannot leave a go.mod without the replacements that later runs would reuse.
 prepare_kubernetes_module() {
-  mkdir -p "$src_dir/k8s" && cd "$src_dir/k8s"
-  [ -f go.mod ] && return 0
+  [ -f "$src_dir/k8s/go.mod" ] && return 0
+  local partial=$src_dir/k8s.partial
+  rm -rf "$partial"
+  mkdir -p "$partial" && cd "$partial"
   local gomod
   gomod=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
@@ -78,6 +85,10 @@ prepare_kubernetes_module() {
     while read -r module; do
       go mod edit -replace="$module=$module@$STAGING_VERSION"
     done
+  grep -q '=> k8s.io/' go.mod || { log "found no staging modules in $gomod"; exit 1; }
+  cd "$src_dir"
+  rm -rf "$src_dir/k8s"
+  mv "$partial" "$src_dir/k8s"
 }
 
 build_kubernetes() {
@@ -96,8 +107,24 @@ build_kubernetes() {
     go build -mod=mod -trimpath -ldflags "$ldflags" -o "$bin_dir/$name" "k8s.io/kubernetes/cmd/$name"
 }
 
+# Holds a lock on the cache until the script exits, so parallel callers (two test runs, say)
+# wait for one build instead of writing the same binaries at the same time.
+lock_cache() {
+  command -v flock >/dev/null || return 0
+  exec 9>"$cache_root/lock"
+  if ! flock -n 9; then
+    log "waiting for another k8s-binaries.sh run to release $cache_root/lock"
+    flock 9
+  fi
+}
+
 main() {
   export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod
+  lock_cache
+  if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -d "$KUBEBUILDER_ASSETS" ]; then
+    # The links below must not depend on the caller's working directory.
+    KUBEBUILDER_ASSETS=$(cd "$KUBEBUILDER_ASSETS" && pwd)
+  fi
   if [ "${K8S_BIN_REBUILD:-0}" = 1 ]; then
     log "K8S_BIN_REBUILD=1: removing $bin_dir for a cold build"
     rm -rf "$bin_dir"
