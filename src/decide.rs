@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::config::{InvalidAnnotation, Policy, PolicyKind, Ttl};
+use crate::config::{InvalidAnnotation, Policy, Ttl};
 use crate::constants::*;
 use crate::trainjob::{Condition, TrainJob};
 
@@ -143,7 +143,8 @@ pub struct Verdict {
     pub decision: Decision,
     /// Both `Complete` and `Failed` are True; the later one was taken.
     pub both_terminal_conditions: bool,
-    /// A `trainjob-gc/*` annotation that did not parse and was passed over for the policy's TTL.
+    /// The `trainjob-gc/*` annotations that did not parse and were passed over because
+    /// `INVALID_ANNOTATION=policy`, each with its problem, joined by `; `.
     pub ignored_annotation: Option<String>,
     /// The annotation TTL was longer than `MAX_TTL` and was capped.
     pub ttl_capped: bool,
@@ -173,9 +174,7 @@ impl Verdict {
 
     /// When the TTL runs out, if the TrainJob finished and the time is representable.
     pub fn expires_at(&self) -> Option<Timestamp> {
-        let finished_at = self.finished_at?;
-        let ttl = SignedDuration::try_from(self.ttl?.duration).ok()?;
-        finished_at.checked_add(ttl).ok()
+        expiry(self.finished_at?, self.ttl?.duration)
     }
 
     /// Seconds since the TTL ran out (negative: seconds left).
@@ -327,79 +326,67 @@ fn words_since(then: Option<Timestamp>, now: Timestamp) -> String {
     }
 }
 
-/// What the conditions say about the end of a TrainJob.
-enum Finish {
-    NotFinished {
-        suspended: bool,
-    },
-    Finished {
-        outcome: Outcome,
-        time: Result<Timestamp, String>,
-        both: bool,
-    },
-    Unknown(KeepReason),
+/// The end of a finished TrainJob, as its conditions state it.
+struct Finish {
+    outcome: Outcome,
+    /// The `lastTransitionTime` of the terminal condition, or why it cannot be used.
+    time: Result<Timestamp, String>,
+    /// Both `Complete` and `Failed` are True.
+    both: bool,
 }
 
 /// Reads the conditions: finished when `Complete` or `Failed` is True, at that condition's
-/// `lastTransitionTime` (the later one when both are True).
-fn read_conditions(conditions: &[Condition]) -> Finish {
+/// `lastTransitionTime`. When both are True the later one counts, and `Failed` on a tie, so that
+/// the order of the list does not matter. Returns why the TrainJob is kept when it has not
+/// finished or its conditions cannot be trusted.
+fn read_conditions(conditions: &[Condition]) -> Result<Finish, KeepReason> {
     let mut seen: Vec<&str> = Vec::new();
-    let mut terminal: Vec<(Outcome, &Condition)> = Vec::new();
+    let mut complete = None;
+    let mut failed = None;
     let mut suspended = false;
     for condition in conditions {
         let Some(kind) = condition.type_.as_deref() else {
-            return Finish::Unknown(KeepReason::MalformedCondition(
+            return Err(KeepReason::MalformedCondition(
                 "a condition has no type".to_owned(),
             ));
         };
         if seen.contains(&kind) {
-            return Finish::Unknown(KeepReason::MalformedCondition(format!(
+            return Err(KeepReason::MalformedCondition(format!(
                 "condition {kind} appears more than once"
             )));
         }
         seen.push(kind);
         let status = condition.status.as_deref().unwrap_or("");
         if !matches!(status, "True" | "False" | "Unknown") {
-            return Finish::Unknown(KeepReason::MalformedCondition(format!(
+            return Err(KeepReason::MalformedCondition(format!(
                 "condition {kind} has status {status:?}, not True, False or Unknown"
             )));
         }
+        let is_true = status == "True";
         match kind {
-            CONDITION_COMPLETE if status == "True" => {
-                terminal.push((Outcome::Succeeded, condition))
-            }
-            CONDITION_FAILED if status == "True" => terminal.push((Outcome::Failed, condition)),
-            CONDITION_SUSPENDED => suspended = status == "True",
+            CONDITION_COMPLETE if is_true => complete = Some(condition_time(condition)),
+            CONDITION_FAILED if is_true => failed = Some(condition_time(condition)),
+            CONDITION_SUSPENDED => suspended = is_true,
             CONDITION_COMPLETE | CONDITION_FAILED | CONDITION_CREATED => {}
-            other => return Finish::Unknown(KeepReason::UnknownCondition(other.to_owned())),
+            other => return Err(KeepReason::UnknownCondition(other.to_owned())),
         }
     }
 
-    let times: Vec<(Outcome, Result<Timestamp, String>)> = terminal
-        .iter()
-        .map(|(outcome, condition)| (*outcome, condition_time(condition)))
-        .collect();
-    match times.as_slice() {
-        [] => Finish::NotFinished { suspended },
-        [(outcome, time)] => Finish::Finished {
-            outcome: *outcome,
-            time: time.clone(),
-            both: false,
-        },
-        [first, second] => {
-            let later = match (&first.1, &second.1) {
-                (Ok(a), Ok(b)) if b > a => second,
-                (Ok(_), Ok(_)) => first,
-                (Err(_), _) => first,
-                (_, Err(_)) => second,
-            };
-            Finish::Finished {
-                outcome: later.0,
-                time: later.1.clone(),
-                both: true,
-            }
+    let finish = |outcome, time, both| Finish {
+        outcome,
+        time,
+        both,
+    };
+    match (complete, failed) {
+        (None, None) => Err(KeepReason::NotFinished { suspended }),
+        (Some(time), None) => Ok(finish(Outcome::Succeeded, time, false)),
+        (None, Some(time)) => Ok(finish(Outcome::Failed, time, false)),
+        // A time that cannot be used wins, so that the TrainJob is kept.
+        (Some(Ok(completed)), Some(Ok(failed))) if completed > failed => {
+            Ok(finish(Outcome::Succeeded, Ok(completed), true))
         }
-        _ => unreachable!("at most one Complete and one Failed condition pass the duplicate check"),
+        (Some(completed @ Err(_)), Some(_)) => Ok(finish(Outcome::Succeeded, completed, true)),
+        (Some(_), Some(failed)) => Ok(finish(Outcome::Failed, failed, true)),
     }
 }
 
@@ -417,41 +404,43 @@ fn condition_time(condition: &Condition) -> Result<Timestamp, String> {
     }
 }
 
-/// Returns the other system that owns the TrainJob's lifecycle, if any.
-fn owner_elsewhere(job: &TrainJob) -> Option<Owner> {
+/// Lists every other system that owns the TrainJob's lifecycle, in the order they are reported.
+fn owners_elsewhere(job: &TrainJob) -> Vec<Owner> {
+    let mut owners = Vec::new();
     if let Some(manager) = job.managed_by.as_deref()
         && !manager.is_empty()
         && manager != TRAINER_MANAGER
     {
-        return Some(Owner::ManagedBy(manager.to_owned()));
+        owners.push(Owner::ManagedBy(manager.to_owned()));
     }
     if let Some(origin) = job.labels.get(LABEL_MULTIKUEUE_ORIGIN) {
-        return Some(Owner::MultiKueueCopy(origin.clone()));
+        owners.push(Owner::MultiKueueCopy(origin.clone()));
     }
     if let Some(owner) = &job.controller_owner {
-        return Some(Owner::Controller {
+        owners.push(Owner::Controller {
             kind: owner.kind.clone(),
             name: owner.name.clone(),
         });
     }
     if job.annotations.contains_key(ANNOTATION_ARGOCD_TRACKING) {
-        return Some(Owner::GitOps(format!(
+        owners.push(Owner::GitOps(format!(
             "Argo CD annotation {ANNOTATION_ARGOCD_TRACKING}"
         )));
     }
     if let Some(instance) = job.labels.get(LABEL_ARGOCD_INSTANCE) {
-        return Some(Owner::GitOps(format!(
+        owners.push(Owner::GitOps(format!(
             "Argo CD label {LABEL_ARGOCD_INSTANCE}={instance}"
         )));
     }
-    if let Some(label) = job.labels.keys().find(|key| {
+    let flux_label = job.labels.keys().find(|key| {
         LABEL_PREFIXES_FLUX
             .iter()
             .any(|prefix| key.starts_with(prefix))
-    }) {
-        return Some(Owner::GitOps(format!("Flux label {label}")));
+    });
+    if let Some(label) = flux_label {
+        owners.push(Owner::GitOps(format!("Flux label {label}")));
     }
-    None
+    owners
 }
 
 fn is_included(owner: &Owner, policy: &Policy) -> bool {
@@ -464,51 +453,61 @@ fn is_included(owner: &Owner, policy: &Policy) -> bool {
     }
 }
 
-/// What the `trainjob-gc/ttl` annotation asks for.
+/// What the `trainjob-gc/ttl` annotation requests.
 enum AnnotationTtl {
     Absent,
-    Valid(Ttl, bool),
-    Invalid(String, String),
+    Valid { ttl: Ttl, capped: bool },
+    Invalid { value: String, problem: String },
 }
 
 fn annotation_ttl(job: &TrainJob, policy: &Policy) -> AnnotationTtl {
     let Some(value) = job.annotations.get(ANNOTATION_TTL) else {
         return AnnotationTtl::Absent;
     };
-    match crate::duration::parse_duration(value) {
-        Ok(duration) => match policy.max_ttl {
-            Some(max) if duration > max => AnnotationTtl::Valid(
-                Ttl {
-                    duration: max,
-                    source: "trainjob-gc/ttl capped by TRAINJOB_GC_MAX_TTL",
-                },
-                true,
-            ),
-            _ => AnnotationTtl::Valid(
-                Ttl {
-                    duration,
-                    source: ANNOTATION_TTL,
-                },
-                false,
-            ),
+    let duration = match crate::duration::parse_duration(value) {
+        Ok(duration) => duration,
+        Err(problem) => {
+            return AnnotationTtl::Invalid {
+                value: value.clone(),
+                problem,
+            };
+        }
+    };
+    match policy.max_ttl {
+        Some(max) if duration > max => AnnotationTtl::Valid {
+            ttl: Ttl {
+                duration: max,
+                source: "trainjob-gc/ttl capped by TRAINJOB_GC_MAX_TTL",
+            },
+            capped: true,
         },
-        Err(problem) => AnnotationTtl::Invalid(value.clone(), problem),
+        _ => AnnotationTtl::Valid {
+            ttl: Ttl {
+                duration,
+                source: ANNOTATION_TTL,
+            },
+            capped: false,
+        },
     }
+}
+
+/// When a TTL that started at `finished_at` runs out; `None` past the year 9999.
+fn expiry(finished_at: Timestamp, ttl: Duration) -> Option<Timestamp> {
+    let ttl = SignedDuration::try_from(ttl).ok()?;
+    finished_at.checked_add(ttl).ok()
 }
 
 /// Decides whether one TrainJob is deleted, and why.
 ///
 /// The checks run from the strongest reason to keep to the weakest: already being deleted,
 /// opted out, owned elsewhere, not finished, no trustworthy finish time, then the TTL. A
-/// `creationTimestamp` is never used as the age; it only rejects a finish time before it.
+/// `creationTimestamp` is never used as the age. It only rejects a finish time before it.
 pub fn decide(job: &TrainJob, policy: &Policy, now: Timestamp) -> Verdict {
     if let Some(since) = &job.deletion_timestamp {
-        let stuck = since
-            .parse::<Timestamp>()
-            .map(|since| {
-                now.duration_since(since).unsigned_abs() > STUCK_TERMINATING_AFTER && since < now
-            })
-            .unwrap_or(true);
+        // An unreadable deletionTimestamp is reported as stuck, so that someone looks at it.
+        let stuck = since.parse::<Timestamp>().map_or(true, |since| {
+            since < now && now.duration_since(since).unsigned_abs() > STUCK_TERMINATING_AFTER
+        });
         let reason = KeepReason::Terminating {
             since: since.clone(),
             finalizers: job.finalizers.clone(),
@@ -517,7 +516,22 @@ pub fn decide(job: &TrainJob, policy: &Policy, now: Timestamp) -> Verdict {
         return Verdict::keep(Outcome::Unknown, reason);
     }
 
-    let mut ignored_annotation = None;
+    let mut ignored = Vec::new();
+    let mut verdict = decide_retention(job, policy, now, &mut ignored);
+    if !ignored.is_empty() {
+        verdict.ignored_annotation = Some(ignored.join("; "));
+    }
+    verdict
+}
+
+/// Decides about a TrainJob that is not being deleted. Invalid annotations passed over under
+/// `INVALID_ANNOTATION=policy` are added to `ignored`.
+fn decide_retention(
+    job: &TrainJob,
+    policy: &Policy,
+    now: Timestamp,
+    ignored: &mut Vec<String>,
+) -> Verdict {
     match job.annotations.get(ANNOTATION_KEEP).map(String::as_str) {
         Some("true") => return Verdict::keep(Outcome::Unknown, KeepReason::OptedOut),
         None | Some("false") => {}
@@ -531,36 +545,39 @@ pub fn decide(job: &TrainJob, policy: &Policy, now: Timestamp) -> Verdict {
                 };
                 return Verdict::keep(Outcome::Unknown, reason);
             }
-            ignored_annotation = Some(format!("{ANNOTATION_KEEP}={other:?} {problem}"));
+            ignored.push(format!("{ANNOTATION_KEEP}={other:?} {problem}"));
         }
     }
 
-    if let Some(owner) = owner_elsewhere(job)
-        && !is_included(&owner, policy)
-    {
+    // Every owner must be included: a TrainJob that Argo CD tracks stays even when its
+    // spec.managedBy is included.
+    let owners = owners_elsewhere(job);
+    if let Some(owner) = owners.into_iter().find(|owner| !is_included(owner, policy)) {
         return Verdict::keep(Outcome::Unknown, KeepReason::OwnedElsewhere(owner));
     }
 
-    let (outcome, time, both) = match read_conditions(&job.conditions) {
-        Finish::NotFinished { suspended } => {
-            return Verdict::keep(Outcome::Unfinished, KeepReason::NotFinished { suspended });
+    let finish = match read_conditions(&job.conditions) {
+        Ok(finish) => finish,
+        Err(reason @ KeepReason::NotFinished { .. }) => {
+            return Verdict::keep(Outcome::Unfinished, reason);
         }
-        Finish::Unknown(reason) => return Verdict::keep(Outcome::Unknown, reason),
-        Finish::Finished {
-            outcome,
-            time,
-            both,
-        } => (outcome, time, both),
+        Err(reason) => return Verdict::keep(Outcome::Unknown, reason),
     };
-    let mut verdict = Verdict::keep(outcome, KeepReason::OptedOut);
-    verdict.both_terminal_conditions = both;
-    verdict.ignored_annotation = ignored_annotation;
+    let verdict = |decision, finished_at, ttl, ttl_capped| Verdict {
+        outcome: finish.outcome,
+        finished_at,
+        ttl,
+        decision,
+        both_terminal_conditions: finish.both,
+        ignored_annotation: None,
+        ttl_capped,
+    };
 
-    let finished_at = match time {
+    let finished_at = match finish.time {
         Ok(time) => time,
         Err(problem) => {
-            verdict.decision = Decision::Keep(KeepReason::FinishTimeUnknown(problem));
-            return verdict;
+            let reason = KeepReason::FinishTimeUnknown(problem);
+            return verdict(Decision::Keep(reason), None, None, false);
         }
     };
     if let Some(created) = job
@@ -569,49 +586,45 @@ pub fn decide(job: &TrainJob, policy: &Policy, now: Timestamp) -> Verdict {
         .and_then(|text| text.parse::<Timestamp>().ok())
         && finished_at < created
     {
-        verdict.decision = Decision::Keep(KeepReason::FinishTimeUnknown(format!(
+        let reason = KeepReason::FinishTimeUnknown(format!(
             "finish time {finished_at} is earlier than the creation time {created}"
-        )));
-        return verdict;
+        ));
+        return verdict(Decision::Keep(reason), None, None, false);
     }
-    verdict.finished_at = Some(finished_at);
     if finished_at > now {
-        verdict.decision = Decision::Keep(KeepReason::FinishedInFuture {
+        let reason = KeepReason::FinishedInFuture {
             ahead: finished_at.duration_since(now),
-        });
-        return verdict;
+        };
+        return verdict(Decision::Keep(reason), Some(finished_at), None, false);
     }
 
-    let policy_ttl = match (policy.kind, outcome) {
-        (PolicyKind::DeleteOnCompletion, _) | (_, Outcome::Succeeded) => policy.ttl_succeeded,
+    // Under delete_on_completion both policy TTLs are zero.
+    let policy_ttl = match finish.outcome {
+        Outcome::Succeeded => policy.ttl_succeeded,
         _ => policy.ttl_failed,
     };
-    let ttl = match annotation_ttl(job, policy) {
-        AnnotationTtl::Absent => policy_ttl,
-        AnnotationTtl::Valid(ttl, capped) => {
-            verdict.ttl_capped = capped;
-            ttl
-        }
-        AnnotationTtl::Invalid(value, problem) => {
+    let (ttl, capped) = match annotation_ttl(job, policy) {
+        AnnotationTtl::Absent => (policy_ttl, false),
+        AnnotationTtl::Valid { ttl, capped } => (ttl, capped),
+        AnnotationTtl::Invalid { value, problem } => {
             if policy.invalid_annotation == InvalidAnnotation::Keep {
-                verdict.decision = Decision::Keep(KeepReason::InvalidAnnotation {
+                let reason = KeepReason::InvalidAnnotation {
                     key: ANNOTATION_TTL,
                     value,
                     problem,
-                });
-                return verdict;
+                };
+                return verdict(Decision::Keep(reason), Some(finished_at), None, false);
             }
-            verdict.ignored_annotation = Some(format!("{ANNOTATION_TTL}={value:?} {problem}"));
-            policy_ttl
+            ignored.push(format!("{ANNOTATION_TTL}={value:?} {problem}"));
+            (policy_ttl, false)
         }
     };
-    verdict.ttl = Some(ttl);
 
-    verdict.decision = match verdict.expires_at() {
+    let decision = match expiry(finished_at, ttl.duration) {
         Some(expires_at) if expires_at <= now => Decision::Delete,
         expires_at => Decision::Keep(KeepReason::NotExpired { expires_at }),
     };
-    verdict
+    verdict(decision, Some(finished_at), Some(ttl), capped)
 }
 
 /// True when the verdict makes the TrainJob count toward `KEEP_LAST`: it finished at a trusted
@@ -623,5 +636,7 @@ pub fn counts_for_keep_last(verdict: &Verdict) -> bool {
     ) && verdict.finished_at.is_some()
 }
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod tests;
