@@ -1,0 +1,3 @@
+module trainjob-gc/bench
+
+go 1.22
