@@ -48,9 +48,13 @@ pub struct Layer {
 /// One problem found in the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// Full variable name, such as `TRAINJOB_GC_TTL`.
     pub key: String,
+    /// The value as given. `None` only when the problem is that a required setting is missing.
     pub value: Option<String>,
+    /// The source of the value, present together with `value`.
     pub source: Option<Source>,
+    /// The fault and its fix, written to follow the key and value.
     pub message: String,
 }
 
@@ -85,36 +89,51 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Returns true for the variables Kubernetes injects for a Service named `trainjob-gc`
-/// (`TRAINJOB_GC_SERVICE_HOST`, `TRAINJOB_GC_PORT_443_TCP`, …); they are not settings.
-fn is_service_link_variable(key: &str) -> bool {
-    let bare = &key[ENV_PREFIX.len()..];
-    bare.starts_with("SERVICE_") || bare == "PORT" || bare.starts_with("PORT_")
+/// Returns true for the variables that Kubernetes service links add for a Service named
+/// `trainjob-gc` or `trainjob-gc-*`: `{SERVICE}_SERVICE_HOST`, `{SERVICE}_SERVICE_PORT`,
+/// `{SERVICE}_SERVICE_PORT_{PORT_NAME}`, `{SERVICE}_PORT` and
+/// `{SERVICE}_PORT_{NUMBER}_{PROTOCOL}`, the last also with `_PROTO`, `_PORT` or `_ADDR`.
+/// They are not settings. `bare` is the name without the prefix.
+fn is_service_link_variable(bare: &str) -> bool {
+    let words: Vec<&str> = bare.split('_').collect();
+    let service_port = words.windows(2).any(|pair| pair == ["SERVICE", "PORT"]);
+    let protocol = |word: &str| matches!(word, "TCP" | "UDP" | "SCTP");
+    let number = |word: &str| !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit());
+    service_port
+        || matches!(words.as_slice(), [.., "SERVICE", "HOST"] | [.., "PORT"])
+        || matches!(words.as_slice(), [.., "PORT", port, proto] if number(port) && protocol(proto))
+        || matches!(
+            words.as_slice(),
+            [.., "PORT", port, proto, "PROTO" | "PORT" | "ADDR"] if number(port) && protocol(proto)
+        )
 }
 
 /// Builds the layer of the process environment from `(name, value)` pairs.
 ///
-/// Variables without the prefix and Service link variables are ignored; an empty value means
-/// unset. Unknown `TRAINJOB_GC_*` names are problems, with the closest known name suggested.
+/// Variables without the prefix and service link variables are ignored, and an empty value
+/// means unset. A value of only spaces is kept, so that the check reports it. Unknown
+/// `TRAINJOB_GC_*` names are problems, with the closest known name suggested.
 pub fn environment_layer(
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> (Layer, Vec<Problem>) {
     let mut values = BTreeMap::new();
     let mut problems = Vec::new();
     for (key, value) in vars {
-        if !key.starts_with(ENV_PREFIX) || is_service_link_variable(&key) {
+        let Some(bare) = key.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if settings::find(bare).is_none() {
+            if !is_service_link_variable(bare) {
+                problems.push(unknown_key(
+                    &key,
+                    &value,
+                    Source::Environment,
+                    "environment variable",
+                ));
+            }
             continue;
         }
-        if settings::find(&key[ENV_PREFIX.len()..]).is_none() {
-            problems.push(unknown_key(
-                &key,
-                &value,
-                Source::Environment,
-                "environment variable",
-            ));
-            continue;
-        }
-        if !value.trim().is_empty() {
+        if !value.is_empty() {
             values.insert(key, value);
         }
     }
@@ -130,7 +149,8 @@ pub fn environment_layer(
 /// Builds the layer of a ConfigMap's data. `name` is `namespace/name`.
 ///
 /// Every key must be a known setting that a ConfigMap may carry: `TRAINJOB_GC_DRY_RUN` and
-/// `TRAINJOB_GC_CONFIGMAP` are refused, because only the process decides whether it may delete.
+/// `TRAINJOB_GC_CONFIGMAP` are rejected, even with an empty value, because only the process
+/// decides whether it may delete. An empty value means unset.
 pub fn configmap_layer(name: &str, data: BTreeMap<String, String>) -> (Layer, Vec<Problem>) {
     let source = Source::ConfigMap(name.to_owned());
     let mut values = BTreeMap::new();
@@ -149,7 +169,7 @@ pub fn configmap_layer(name: &str, data: BTreeMap<String, String>) -> (Layer, Ve
                 ),
             }),
             Some(_) => {
-                if !value.trim().is_empty() {
+                if !value.is_empty() {
                     values.insert(key, value);
                 }
             }
@@ -214,11 +234,13 @@ pub struct Merged {
 }
 
 impl Merged {
-    /// Merges layers given from the highest precedence to the lowest.
+    /// Merges layers given from the highest precedence to the lowest. An empty value means
+    /// unset in every layer, so that `--namespaces=""` leaves the environment's value in force.
     pub fn from_layers(layers: &[&Layer]) -> Merged {
         let mut values = BTreeMap::new();
         for layer in layers {
-            for (key, value) in &layer.values {
+            let set = layer.values.iter().filter(|(_, value)| !value.is_empty());
+            for (key, value) in set {
                 values
                     .entry(key.clone())
                     .or_insert_with(|| (value.clone(), layer.source.clone()));
@@ -342,6 +364,37 @@ struct Checker<'a> {
     problems: Vec<Problem>,
 }
 
+/// Returns the example value of a setting in the settings table.
+fn example(name: &str) -> &'static str {
+    settings::find(name).map_or("", |spec| spec.example)
+}
+
+/// Joins accepted words as `a, b or c`.
+fn one_of(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [only] => (*only).to_owned(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// Builds the message for a value of only spaces, which is set but carries no value.
+fn blank_message(name: &str) -> String {
+    let spec = settings::find(name);
+    let example = spec.map_or("", |spec| spec.example);
+    match spec
+        .and_then(|spec| spec.default)
+        .filter(|default| !default.is_empty())
+    {
+        Some(default) => format!(
+            "is blank; give a value such as {example}, or remove it to use the default {default}"
+        ),
+        None => format!(
+            "is blank; give a value such as {example}, or remove it to leave the setting unset"
+        ),
+    }
+}
+
 impl Checker<'_> {
     fn problem(&mut self, name: &str, value: Option<&str>, message: String) {
         let key = format!("{ENV_PREFIX}{name}");
@@ -354,7 +407,7 @@ impl Checker<'_> {
         });
     }
 
-    /// Parses a value, or records a problem and returns `None`.
+    /// Parses a trimmed value, or records a problem and returns `None`.
     fn parse<T>(
         &mut self,
         name: &str,
@@ -362,7 +415,13 @@ impl Checker<'_> {
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
         let value = value?;
-        match parse(value.trim()) {
+        let trimmed = value.trim();
+        let parsed = if trimmed.is_empty() {
+            Err(blank_message(name))
+        } else {
+            parse(trimmed)
+        };
+        match parsed {
             Ok(parsed) => Some(parsed),
             Err(message) => {
                 self.problem(name, Some(value), message);
@@ -375,20 +434,279 @@ impl Checker<'_> {
         self.parse(name, value, parse_duration)
     }
 
+    /// Parses a duration that must be longer than zero.
+    fn positive_duration(&mut self, name: &str, value: Option<&String>) -> Option<Duration> {
+        let example = example(name);
+        self.parse(name, value, |text| match parse_duration(text)? {
+            Duration::ZERO => Err(format!("must be longer than 0s; for example {example}")),
+            duration => Ok(duration),
+        })
+    }
+
+    /// Parses a whole number from `min` to `max`, or of `min` or more when `max` is `None`.
     fn integer<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
         &mut self,
         name: &str,
         value: Option<&String>,
         min: T,
-        max: T,
-        example: &str,
+        max: Option<T>,
     ) -> Option<T> {
+        let example = example(name);
+        let range = match max {
+            Some(max) => format!("from {min} to {max}"),
+            None => format!("of {min} or more"),
+        };
         self.parse(name, value, |text| match text.parse::<T>() {
-            Ok(number) if number >= min && number <= max => Ok(number),
+            Ok(number) if number >= min && max.is_none_or(|max| number <= max) => Ok(number),
             _ => Err(format!(
-                "is not a whole number from {min} to {max}; for example {example}"
+                "is not a whole number {range}; for example {example}"
             )),
         })
+    }
+
+    /// Parses one of a few case-sensitive words.
+    fn word<T: Copy>(
+        &mut self,
+        name: &str,
+        value: Option<&String>,
+        what: &str,
+        words: &[(&str, T)],
+    ) -> Option<T> {
+        self.parse(name, value, |text| {
+            let found = words.iter().find(|(word, _)| *word == text);
+            found.map(|(_, parsed)| *parsed).ok_or_else(|| {
+                let accepted: Vec<&str> = words.iter().map(|(word, _)| *word).collect();
+                format!("is not {what}; use {}", one_of(&accepted))
+            })
+        })
+    }
+
+    /// Parses the retention rules. Returns `None` after recording why when no TTL can be chosen.
+    fn policy(&mut self, raw: &RawSettings) -> Option<Policy> {
+        let kind = self.word(
+            "POLICY",
+            raw.policy.as_ref(),
+            "a policy",
+            &[
+                ("ttl", PolicyKind::Ttl),
+                ("delete_on_completion", PolicyKind::DeleteOnCompletion),
+            ],
+        );
+        let ttl = self.duration("TTL", raw.ttl.as_ref());
+        let ttl_succeeded = self.duration("TTL_SUCCEEDED", raw.ttl_succeeded.as_ref());
+        let ttl_failed = self.duration("TTL_FAILED", raw.ttl_failed.as_ref());
+        let max_ttl = self.duration("MAX_TTL", raw.max_ttl.as_ref());
+        let keep_last = self.integer("KEEP_LAST", raw.keep_last.as_ref(), 0u32, Some(1_000_000));
+        let invalid_annotation = self.word(
+            "INVALID_ANNOTATION",
+            raw.invalid_annotation.as_ref(),
+            "an action for invalid annotations",
+            &[
+                ("keep", InvalidAnnotation::Keep),
+                ("policy", InvalidAnnotation::Policy),
+            ],
+        );
+        let include = self.parse("INCLUDE", raw.include.as_ref(), parse_include);
+
+        // An invalid policy leaves open which TTLs it needs, so they are not checked against it.
+        if raw.policy.is_some() && kind.is_none() {
+            return None;
+        }
+        let kind = kind.unwrap_or(PolicyKind::Ttl);
+        let ttls = [
+            ("TTL", "TRAINJOB_GC_TTL", raw.ttl.as_deref(), ttl),
+            (
+                "TTL_SUCCEEDED",
+                "TRAINJOB_GC_TTL_SUCCEEDED",
+                raw.ttl_succeeded.as_deref(),
+                ttl_succeeded,
+            ),
+            (
+                "TTL_FAILED",
+                "TRAINJOB_GC_TTL_FAILED",
+                raw.ttl_failed.as_deref(),
+                ttl_failed,
+            ),
+        ];
+        let (ttl_succeeded, ttl_failed) = self.resolve_ttls(kind, ttls)?;
+        Some(Policy {
+            kind,
+            ttl_succeeded,
+            ttl_failed,
+            max_ttl,
+            keep_last: keep_last.unwrap_or(0),
+            invalid_annotation: invalid_annotation.unwrap_or(InvalidAnnotation::Keep),
+            include: include.unwrap_or_default(),
+        })
+    }
+
+    /// Chooses the TTL of each outcome: its own setting, else `TTL`. Under
+    /// `delete_on_completion` both are zero, and every TTL setting contradicts it. `ttls` contains
+    /// the name, full key, raw value and parsed value of `TTL`, `TTL_SUCCEEDED` and `TTL_FAILED`.
+    fn resolve_ttls(
+        &mut self,
+        kind: PolicyKind,
+        ttls: [(&str, &'static str, Option<&str>, Option<Duration>); 3],
+    ) -> Option<(Ttl, Ttl)> {
+        if kind == PolicyKind::DeleteOnCompletion {
+            for (name, _, value, _) in ttls {
+                if value.is_some() {
+                    self.problem(
+                        name,
+                        value,
+                        "contradicts TRAINJOB_GC_POLICY=delete_on_completion, which deletes at \
+                         once; remove it, or use TRAINJOB_GC_POLICY=ttl with \
+                         TRAINJOB_GC_TTL_SUCCEEDED=0s"
+                            .to_owned(),
+                    );
+                }
+            }
+            let zero = Ttl {
+                duration: Duration::ZERO,
+                source: "TRAINJOB_GC_POLICY=delete_on_completion",
+            };
+            return Some((zero, zero));
+        }
+
+        // An invalid TTL is reported already, and a missing-TTL message would only repeat it.
+        if ttls
+            .iter()
+            .any(|(_, _, value, parsed)| value.is_some() && parsed.is_none())
+        {
+            return None;
+        }
+        let [ttl, ttl_succeeded, ttl_failed] =
+            ttls.map(|(_, source, _, parsed)| parsed.map(|duration| Ttl { duration, source }));
+        let missing = match (ttl_succeeded.or(ttl), ttl_failed.or(ttl)) {
+            (Some(succeeded), Some(failed)) => return Some((succeeded, failed)),
+            (None, None) => "every TrainJob",
+            (None, Some(_)) => "succeeded TrainJobs",
+            (Some(_), None) => "failed TrainJobs",
+        };
+        self.problem(
+            "TTL",
+            None,
+            format!(
+                "is missing: the ttl policy has no TTL for {missing}; set TRAINJOB_GC_TTL=7d, or \
+                 both TRAINJOB_GC_TTL_SUCCEEDED and TRAINJOB_GC_TTL_FAILED, or use \
+                 TRAINJOB_GC_POLICY=delete_on_completion"
+            ),
+        );
+        None
+    }
+
+    /// Parses the namespaces and the label selector that bound the run.
+    fn scope(&mut self, raw: &RawSettings) -> Scope {
+        let namespaces = self
+            .parse("NAMESPACES", raw.namespaces.as_ref(), |text| {
+                namespace_list(text, "clean every namespace")
+            })
+            .unwrap_or_default();
+        let exclude_namespaces = self
+            .parse(
+                "EXCLUDE_NAMESPACES",
+                raw.exclude_namespaces.as_ref(),
+                |text| namespace_list(text, "exclude none"),
+            )
+            .unwrap_or_default();
+        let label_selector = self.parse("LABEL_SELECTOR", raw.label_selector.as_ref(), |text| {
+            Ok(text.to_owned())
+        });
+
+        let both: Vec<&str> = exclude_namespaces
+            .iter()
+            .filter(|name| namespaces.contains(name))
+            .map(String::as_str)
+            .collect();
+        if !both.is_empty() {
+            self.problem(
+                "EXCLUDE_NAMESPACES",
+                raw.exclude_namespaces.as_deref(),
+                format!(
+                    "excludes {}, which TRAINJOB_GC_NAMESPACES lists to be cleaned; remove each \
+                     from one of the two lists",
+                    both.join(",")
+                ),
+            );
+        }
+
+        Scope {
+            namespaces,
+            exclude_namespaces,
+            label_selector,
+        }
+    }
+
+    /// Parses the request, retry and deletion limits. Unset and invalid values take the
+    /// default, so that the retry backoff can still be compared with its maximum.
+    fn limits(&mut self, raw: &RawSettings) -> Limits {
+        let defaults = Limits::default();
+        let page_size = self.integer("PAGE_SIZE", raw.page_size.as_ref(), 1u32, Some(10_000));
+        let qps = self.parse("QPS", raw.qps.as_ref(), parse_qps);
+        let burst = self.integer("BURST", raw.burst.as_ref(), 1u32, Some(100_000));
+        let concurrency = self.integer("CONCURRENCY", raw.concurrency.as_ref(), 1usize, Some(256));
+        let deadline = self.positive_duration("DEADLINE", raw.deadline.as_ref());
+        let max_deletions = self.integer("MAX_DELETIONS", raw.max_deletions.as_ref(), 1u64, None);
+        let abort_above = self.integer("ABORT_ABOVE", raw.abort_above.as_ref(), 0u64, None);
+        let request_timeout =
+            self.positive_duration("REQUEST_TIMEOUT", raw.request_timeout.as_ref());
+        let retry_limit = self.integer("RETRY_LIMIT", raw.retry_limit.as_ref(), 0u32, Some(100));
+        let retry_budget = self.integer(
+            "RETRY_BUDGET",
+            raw.retry_budget.as_ref(),
+            0u32,
+            Some(1_000_000),
+        );
+        let retry_backoff = self.duration("RETRY_BACKOFF", raw.retry_backoff.as_ref());
+        let retry_backoff_max = self.duration("RETRY_BACKOFF_MAX", raw.retry_backoff_max.as_ref());
+        let clock_skew_warn = self.duration("CLOCK_SKEW_WARN", raw.clock_skew_warn.as_ref());
+
+        let backoff_valid = raw.retry_backoff.is_none() || retry_backoff.is_some();
+        let max_valid = raw.retry_backoff_max.is_none() || retry_backoff_max.is_some();
+        let limits = Limits {
+            page_size: page_size.unwrap_or(defaults.page_size),
+            qps: qps.unwrap_or(defaults.qps),
+            burst: burst.unwrap_or(defaults.burst),
+            concurrency: concurrency.unwrap_or(defaults.concurrency),
+            deadline: deadline.unwrap_or(defaults.deadline),
+            max_deletions,
+            abort_above,
+            request_timeout: request_timeout.unwrap_or(defaults.request_timeout),
+            retry_limit: retry_limit.unwrap_or(defaults.retry_limit),
+            retry_budget: retry_budget.unwrap_or(defaults.retry_budget),
+            retry_backoff: retry_backoff.unwrap_or(defaults.retry_backoff),
+            retry_backoff_max: retry_backoff_max.unwrap_or(defaults.retry_backoff_max),
+            clock_skew_warn: clock_skew_warn.unwrap_or(defaults.clock_skew_warn),
+        };
+        if backoff_valid && max_valid && limits.retry_backoff > limits.retry_backoff_max {
+            self.backoff_above_max(raw, &limits);
+        }
+        limits
+    }
+
+    /// Reports a first retry wait longer than the maximum wait, on the setting that was given.
+    fn backoff_above_max(&mut self, raw: &RawSettings, limits: &Limits) {
+        let backoff = humantime::format_duration(limits.retry_backoff);
+        let max = humantime::format_duration(limits.retry_backoff_max);
+        if raw.retry_backoff.is_some() {
+            self.problem(
+                "RETRY_BACKOFF",
+                raw.retry_backoff.as_deref(),
+                format!(
+                    "is longer than TRAINJOB_GC_RETRY_BACKOFF_MAX ({max}); give {max} or less, \
+                     or raise TRAINJOB_GC_RETRY_BACKOFF_MAX"
+                ),
+            );
+        } else {
+            self.problem(
+                "RETRY_BACKOFF_MAX",
+                raw.retry_backoff_max.as_deref(),
+                format!(
+                    "is shorter than TRAINJOB_GC_RETRY_BACKOFF ({backoff}); give {backoff} or \
+                     more, or lower TRAINJOB_GC_RETRY_BACKOFF"
+                ),
+            );
+        }
     }
 }
 
@@ -428,8 +746,28 @@ fn check_namespace(name: &str) -> Result<(), String> {
     }
 }
 
-fn parse_namespaces(text: &str) -> Result<Vec<String>, String> {
+/// Checks a ConfigMap name against the DNS subdomain rules Kubernetes applies.
+fn is_object_name(name: &str) -> bool {
+    let label = |label: &str| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    name.len() <= 253 && name.split('.').all(label)
+}
+
+/// Parses a list of namespaces. A list of only commas is rejected, because reading it as unset
+/// would silently change the scope of the run. `unset_means` describes unset, for the message.
+fn namespace_list(text: &str, unset_means: &str) -> Result<Vec<String>, String> {
     let names = split_list(text);
+    if names.is_empty() {
+        return Err(format!(
+            "lists no namespace; give names such as team-a,team-b, or remove it to {unset_means}"
+        ));
+    }
     for name in &names {
         check_namespace(name)?;
     }
@@ -437,18 +775,29 @@ fn parse_namespaces(text: &str) -> Result<Vec<String>, String> {
 }
 
 fn parse_configmap(text: &str) -> Result<(String, String), String> {
-    let mut parts = text.splitn(2, '/');
-    match (parts.next(), parts.next()) {
-        (Some(namespace), Some(name))
-            if !namespace.is_empty() && !name.is_empty() && !name.contains('/') =>
-        {
-            check_namespace(namespace).map_err(|_| {
-                format!("names the namespace {namespace:?}, which is not a namespace name")
-            })?;
-            Ok((namespace.to_owned(), name.to_owned()))
-        }
-        _ => Err("is not namespace/name; for example trainjob-gc/trainjob-gc-policy".to_owned()),
+    const EXAMPLE: &str = "for example trainjob-gc/trainjob-gc-policy";
+    let Some((namespace, name)) = text
+        .split_once('/')
+        .filter(|(namespace, name)| !namespace.is_empty() && !name.is_empty())
+    else {
+        return Err(format!("is not namespace/name; {EXAMPLE}"));
+    };
+    if name.contains('/') {
+        return Err(format!("is not namespace/name; {EXAMPLE}"));
     }
+    if check_namespace(namespace).is_err() {
+        return Err(format!(
+            "names the namespace {namespace:?}, which is not a namespace name (lowercase letters, \
+             digits and '-'); {EXAMPLE}"
+        ));
+    }
+    if !is_object_name(name) {
+        return Err(format!(
+            "names the ConfigMap {name:?}, which is not a ConfigMap name (lowercase letters, \
+             digits, '-' and '.'); {EXAMPLE}"
+        ));
+    }
+    Ok((namespace.to_owned(), name.to_owned()))
 }
 
 fn parse_include(text: &str) -> Result<Include, String> {
@@ -471,15 +820,23 @@ fn parse_include(text: &str) -> Result<Include, String> {
 }
 
 fn parse_log_level(text: &str) -> Result<tracing::Level, String> {
-    text.to_ascii_lowercase()
-        .parse::<tracing::Level>()
-        .map_err(|_| "is not a log level; use error, warn, info, debug or trace".to_owned())
+    match text.to_ascii_lowercase().as_str() {
+        "error" => Ok(tracing::Level::ERROR),
+        "warn" => Ok(tracing::Level::WARN),
+        "info" => Ok(tracing::Level::INFO),
+        "debug" => Ok(tracing::Level::DEBUG),
+        "trace" => Ok(tracing::Level::TRACE),
+        _ => Err("is not a log level; use error, warn, info, debug or trace".to_owned()),
+    }
 }
 
 fn parse_qps(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(qps) if qps.is_finite() && (0.1..=10_000.0).contains(&qps) => Ok(qps),
-        _ => Err("is not a rate from 0.1 to 10000 requests per second; for example 50".to_owned()),
+        _ => Err(format!(
+            "is not a rate from 0.1 to 10000 requests per second; for example {}",
+            example("QPS")
+        )),
     }
 }
 
@@ -492,249 +849,36 @@ impl Settings {
             problems: Vec::new(),
         };
 
-        let kind = check.parse("POLICY", raw.policy.as_ref(), |text| match text {
-            "ttl" => Ok(PolicyKind::Ttl),
-            "delete_on_completion" => Ok(PolicyKind::DeleteOnCompletion),
-            _ => Err("is not a policy; use ttl or delete_on_completion".to_owned()),
-        });
-        let ttl = check.duration("TTL", raw.ttl.as_ref());
-        let ttl_succeeded = check.duration("TTL_SUCCEEDED", raw.ttl_succeeded.as_ref());
-        let ttl_failed = check.duration("TTL_FAILED", raw.ttl_failed.as_ref());
-        let max_ttl = check.duration("MAX_TTL", raw.max_ttl.as_ref());
-        let keep_last = check.integer("KEEP_LAST", raw.keep_last.as_ref(), 0u32, 1_000_000, "5");
-        let invalid_annotation = check.parse(
-            "INVALID_ANNOTATION",
-            raw.invalid_annotation.as_ref(),
-            |text| match text {
-                "keep" => Ok(InvalidAnnotation::Keep),
-                "policy" => Ok(InvalidAnnotation::Policy),
-                _ => Err("is not keep or policy".to_owned()),
-            },
-        );
-        let include = check.parse("INCLUDE", raw.include.as_ref(), parse_include);
+        let policy = check.policy(&raw);
+        let scope = check.scope(&raw);
+        let limits = check.limits(&raw);
         let dry_run = check.parse("DRY_RUN", raw.dry_run.as_ref(), parse_bool);
         let configmap = check.parse("CONFIGMAP", raw.configmap.as_ref(), parse_configmap);
-        let namespaces = check.parse("NAMESPACES", raw.namespaces.as_ref(), parse_namespaces);
-        let exclude_namespaces = check.parse(
-            "EXCLUDE_NAMESPACES",
-            raw.exclude_namespaces.as_ref(),
-            parse_namespaces,
+        let report = check.parse("REPORT", raw.report.as_ref(), |text| Ok(text.to_owned()));
+        let log_format = check.word(
+            "LOG_FORMAT",
+            raw.log_format.as_ref(),
+            "a log format",
+            &[("text", LogFormat::Text), ("json", LogFormat::Json)],
         );
-        let page_size = check.integer("PAGE_SIZE", raw.page_size.as_ref(), 1u32, 10_000, "500");
-        let log_format = check.parse("LOG_FORMAT", raw.log_format.as_ref(), |text| match text {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            _ => Err("is not a log format; use text or json".to_owned()),
-        });
         let log_level = check.parse("LOG_LEVEL", raw.log_level.as_ref(), parse_log_level);
-        let qps = check.parse("QPS", raw.qps.as_ref(), parse_qps);
-        let burst = check.integer("BURST", raw.burst.as_ref(), 1u32, 100_000, "40");
-        let concurrency = check.integer("CONCURRENCY", raw.concurrency.as_ref(), 1usize, 256, "8");
-        let deadline = check.duration("DEADLINE", raw.deadline.as_ref());
-        let max_deletions = check.integer(
-            "MAX_DELETIONS",
-            raw.max_deletions.as_ref(),
-            1u64,
-            u64::MAX,
-            "1000",
-        );
-        let abort_above = check.integer(
-            "ABORT_ABOVE",
-            raw.abort_above.as_ref(),
-            0u64,
-            u64::MAX,
-            "5000",
-        );
-        let request_timeout = check.duration("REQUEST_TIMEOUT", raw.request_timeout.as_ref());
-        let retry_limit = check.integer("RETRY_LIMIT", raw.retry_limit.as_ref(), 0u32, 100, "5");
-        let retry_budget = check.integer(
-            "RETRY_BUDGET",
-            raw.retry_budget.as_ref(),
-            0u32,
-            1_000_000,
-            "100",
-        );
-        let retry_backoff = check.duration("RETRY_BACKOFF", raw.retry_backoff.as_ref());
-        let retry_backoff_max = check.duration("RETRY_BACKOFF_MAX", raw.retry_backoff_max.as_ref());
-        let clock_skew_warn = check.duration("CLOCK_SKEW_WARN", raw.clock_skew_warn.as_ref());
 
-        if let Some(report) = raw.report.as_ref()
-            && report.trim().is_empty()
-        {
-            check.problem(
-                "REPORT",
-                Some(report),
-                "is empty; give a file path or -".to_owned(),
-            );
-        }
-        for (name, parsed, value) in [
-            ("DEADLINE", deadline, raw.deadline.as_deref()),
-            (
-                "REQUEST_TIMEOUT",
-                request_timeout,
-                raw.request_timeout.as_deref(),
-            ),
-        ] {
-            if parsed == Some(Duration::ZERO) {
-                check.problem(
-                    name,
-                    value,
-                    "must be longer than 0s; for example 10m".to_owned(),
-                );
-            }
-        }
-
-        let kind = kind.unwrap_or(PolicyKind::Ttl);
-        let policy_ttls = resolve_ttls(&mut check, merged, kind, ttl, ttl_succeeded, ttl_failed);
-
-        let defaults = Limits::default();
-        if let (Some(backoff), Some(max)) = (
-            retry_backoff.or(Some(defaults.retry_backoff)),
-            retry_backoff_max.or(Some(defaults.retry_backoff_max)),
-        ) && backoff > max
-        {
-            check.problem(
-                "RETRY_BACKOFF",
-                raw.retry_backoff.as_deref(),
-                format!(
-                    "is longer than TRAINJOB_GC_RETRY_BACKOFF_MAX ({}); make it shorter",
-                    humantime::format_duration(max)
-                ),
-            );
-        }
-
-        if !check.problems.is_empty() {
-            return Err(ConfigError(check.problems));
-        }
-        let (ttl_succeeded, ttl_failed) =
-            policy_ttls.expect("TTLs resolve when there is no problem");
-
-        let limits = Limits {
-            page_size: page_size.unwrap_or(defaults.page_size),
-            qps: qps.unwrap_or(defaults.qps),
-            burst: burst.unwrap_or(defaults.burst),
-            concurrency: concurrency.unwrap_or(defaults.concurrency),
-            deadline: deadline.unwrap_or(defaults.deadline),
-            max_deletions,
-            abort_above,
-            request_timeout: request_timeout.unwrap_or(defaults.request_timeout),
-            retry_limit: retry_limit.unwrap_or(defaults.retry_limit),
-            retry_budget: retry_budget.unwrap_or(defaults.retry_budget),
-            retry_backoff: retry_backoff.unwrap_or(defaults.retry_backoff),
-            retry_backoff_max: retry_backoff_max.unwrap_or(defaults.retry_backoff_max),
-            clock_skew_warn: clock_skew_warn.unwrap_or(defaults.clock_skew_warn),
+        // No policy comes without a problem recorded.
+        let policy = match policy {
+            Some(policy) if check.problems.is_empty() => policy,
+            _ => return Err(ConfigError(check.problems)),
         };
         Ok(Settings {
-            policy: Policy {
-                kind,
-                ttl_succeeded,
-                ttl_failed,
-                max_ttl,
-                keep_last: keep_last.unwrap_or(0),
-                invalid_annotation: invalid_annotation.unwrap_or(InvalidAnnotation::Keep),
-                include: include.unwrap_or_default(),
-            },
+            policy,
             dry_run: dry_run.unwrap_or(true),
             configmap,
-            scope: Scope {
-                namespaces: namespaces.unwrap_or_default(),
-                exclude_namespaces: exclude_namespaces.unwrap_or_default(),
-                label_selector: raw.label_selector.map(|s| s.trim().to_owned()),
-            },
-            report: raw.report.map(|s| s.trim().to_owned()),
+            scope,
+            report,
             log_format: log_format.unwrap_or(LogFormat::Text),
             log_level: log_level.unwrap_or(tracing::Level::INFO),
             limits,
             effective: effective_values(merged),
         })
-    }
-}
-
-/// Resolves the per-outcome TTLs and checks that they fit the policy.
-fn resolve_ttls(
-    check: &mut Checker<'_>,
-    merged: &Merged,
-    kind: PolicyKind,
-    ttl: Option<Duration>,
-    ttl_succeeded: Option<Duration>,
-    ttl_failed: Option<Duration>,
-) -> Option<(Ttl, Ttl)> {
-    let raw_value = |name: &str| {
-        merged
-            .values
-            .get(&format!("{ENV_PREFIX}{name}"))
-            .map(|(value, _)| value.clone())
-    };
-    match kind {
-        PolicyKind::DeleteOnCompletion => {
-            let mut contradiction = false;
-            for name in ["TTL", "TTL_SUCCEEDED", "TTL_FAILED"] {
-                if let Some(value) = raw_value(name) {
-                    contradiction = true;
-                    check.problem(
-                        name,
-                        Some(&value),
-                        "contradicts TRAINJOB_GC_POLICY=delete_on_completion, which deletes at \
-                         once; remove it, or use TRAINJOB_GC_POLICY=ttl with TRAINJOB_GC_TTL_SUCCEEDED=0s"
-                            .to_owned(),
-                    );
-                }
-            }
-            let zero = Ttl {
-                duration: Duration::ZERO,
-                source: "TRAINJOB_GC_POLICY=delete_on_completion",
-            };
-            (!contradiction).then_some((zero, zero))
-        }
-        PolicyKind::Ttl => {
-            let general = ttl.map(|duration| Ttl {
-                duration,
-                source: "TRAINJOB_GC_TTL",
-            });
-            let succeeded = ttl_succeeded
-                .map(|duration| Ttl {
-                    duration,
-                    source: "TRAINJOB_GC_TTL_SUCCEEDED",
-                })
-                .or(general);
-            let failed = ttl_failed
-                .map(|duration| Ttl {
-                    duration,
-                    source: "TRAINJOB_GC_TTL_FAILED",
-                })
-                .or(general);
-            let unparsed = [
-                ("TTL", ttl),
-                ("TTL_SUCCEEDED", ttl_succeeded),
-                ("TTL_FAILED", ttl_failed),
-            ]
-            .iter()
-            .any(|(name, parsed)| parsed.is_none() && raw_value(name).is_some());
-            if unparsed {
-                // The invalid value is already reported; a second message would only repeat it.
-                return None;
-            }
-            match (succeeded, failed) {
-                (Some(succeeded), Some(failed)) => Some((succeeded, failed)),
-                (succeeded, failed) => {
-                    let missing = match (succeeded, failed) {
-                        (None, None) => "every TrainJob",
-                        (None, Some(_)) => "succeeded TrainJobs",
-                        _ => "failed TrainJobs",
-                    };
-                    check.problem(
-                        "TTL",
-                        None,
-                        format!(
-                            "is missing: the ttl policy has no TTL for {missing}; set \
-                             TRAINJOB_GC_TTL=7d, or both TRAINJOB_GC_TTL_SUCCEEDED and \
-                             TRAINJOB_GC_TTL_FAILED, or use TRAINJOB_GC_POLICY=delete_on_completion"
-                        ),
-                    );
-                    None
-                }
-            }
-        }
     }
 }
 

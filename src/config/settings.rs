@@ -52,8 +52,9 @@ pub const SETTINGS: &[SettingSpec] = &[
         None,
         "7d",
         "Retention time after the finish, for both outcomes. Required with `ttl` unless both \
-         `TTL_SUCCEEDED` and `TTL_FAILED` are set. Units are case-sensitive: `m` is minutes, \
-         `M` is months.",
+         `TTL_SUCCEEDED` and `TTL_FAILED` are set. Whole numbers with the units `ms`, `s`, `m`, \
+         `h`, `d`, `w`, `M` or `y`, such as `7d` or `1h 30m`. Units are case-sensitive: `m` is \
+         minutes, `M` is months.",
     ),
     setting(
         "TTL_SUCCEEDED",
