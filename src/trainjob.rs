@@ -42,7 +42,7 @@ pub struct TrainJob {
     pub annotations: BTreeMap<String, String>,
     pub controller_owner: Option<ControllerOwner>,
     pub managed_by: Option<String>,
-    /// `None` when the TrainJob has no `status` or no `status.conditions`.
+    /// Empty when the TrainJob has no `status` or no `status.conditions`.
     pub conditions: Vec<Condition>,
 }
 
@@ -243,6 +243,108 @@ mod tests {
             ("ns", "a", "u")
         );
         assert!(err.problem.starts_with("status:"), "{}", err.problem);
+    }
+
+    #[test]
+    fn null_spec_and_status_are_absent() {
+        let job = decode(
+            r#"{"metadata":{"name":"a","namespace":"ns","uid":"u","resourceVersion":"1"},
+                "spec":null,"status":null}"#,
+        )
+        .unwrap();
+        assert_eq!(job.managed_by, None);
+        assert!(job.conditions.is_empty());
+    }
+
+    #[test]
+    fn null_conditions_mean_no_conditions() {
+        let job = decode(
+            r#"{"metadata":{"name":"a","namespace":"ns","uid":"u","resourceVersion":"1"},
+                "status":{"conditions":null,"jobsStatus":[]}}"#,
+        )
+        .unwrap();
+        assert!(job.conditions.is_empty());
+    }
+
+    #[test]
+    fn condition_fields_may_be_missing_or_extra() {
+        let job = decode(
+            r#"{"metadata":{"name":"a","namespace":"ns","uid":"u","resourceVersion":"1"},
+                "status":{"conditions":[{"type":"Failed","status":"True","message":"OOM",
+                "observedGeneration":3,"lastTransitionTime":null},{"status":"True"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(job.conditions.len(), 2);
+        assert_eq!(job.conditions[0].type_.as_deref(), Some("Failed"));
+        assert_eq!(job.conditions[0].last_transition_time, None);
+        assert_eq!(job.conditions[1].type_, None);
+    }
+
+    #[test]
+    fn only_controller_owner_reference_counts() {
+        let job = decode(
+            r#"{"metadata":{"name":"a","namespace":"ns","uid":"u","resourceVersion":"1",
+                "ownerReferences":[{"kind":"ConfigMap","name":"c","uid":"1"},
+                {"kind":"Workflow","name":"w","uid":"2","controller":false}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(job.controller_owner, None);
+    }
+
+    #[test]
+    fn deletion_timestamp_and_finalizers_are_read() {
+        let job = decode(
+            r#"{"metadata":{"name":"a","namespace":"ns","uid":"u","resourceVersion":"1",
+                "deletionTimestamp":"2026-01-02T00:00:00Z","finalizers":["example.com/f"],
+                "annotations":{"trainjob-gc/keep":"true"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            job.deletion_timestamp.as_deref(),
+            Some("2026-01-02T00:00:00Z")
+        );
+        assert_eq!(job.finalizers, vec!["example.com/f"]);
+        assert_eq!(job.annotations["trainjob-gc/keep"], "true");
+    }
+
+    #[test]
+    fn item_without_metadata_is_malformed() {
+        for json in [r#"{"status":{}}"#, r#"{"metadata":null}"#] {
+            let err = decode(json).unwrap_err();
+            assert_eq!(err.problem, "it has no metadata", "{json}");
+            assert_eq!(err.name, "", "{json}");
+        }
+    }
+
+    #[test]
+    fn item_that_is_not_an_object_is_malformed() {
+        for json in ["null", "\"TrainJob\"", "42"] {
+            let err = decode(json).unwrap_err();
+            assert!(
+                err.problem.starts_with("the item is not a JSON object"),
+                "{json}: {}",
+                err.problem
+            );
+        }
+    }
+
+    #[test]
+    fn metadata_without_uid_keeps_the_name() {
+        let err = decode(r#"{"metadata":{"name":"a","namespace":"ns","resourceVersion":"1"}}"#)
+            .unwrap_err();
+        assert_eq!((err.namespace.as_str(), err.name.as_str()), ("ns", "a"));
+        assert!(err.problem.contains("uid"), "{}", err.problem);
+    }
+
+    #[test]
+    fn wrong_spec_type_is_malformed() {
+        let err = decode(
+            r#"{"metadata":{"name":"a","namespace":"ns","uid":"u","resourceVersion":"1"},
+                "spec":{"managedBy":7}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.uid, "u");
+        assert!(err.problem.starts_with("spec:"), "{}", err.problem);
     }
 
     #[test]
