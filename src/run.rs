@@ -100,21 +100,26 @@ pub async fn main(cli: Cli) -> Exit {
     let flags = cli.layer();
     let (env, mut problems) = config::environment_layer(std::env::vars());
     let early = Merged::from_layers(&[&flags, &env]);
-    if let Err(err) = Settings::from_raw(&early) {
-        // TTL presence is decided only after the ConfigMap; other problems stop the run now.
-        let ttl_only = |problem: &config::Problem| problem.value.is_none();
-        problems.extend(err.0.into_iter().filter(|problem| !ttl_only(problem)));
+    let early_settings = Settings::from_raw(&early);
+    let configmap_key = format!("{ENV_PREFIX}CONFIGMAP");
+    let configmap = early
+        .values
+        .get(&configmap_key)
+        .map(|(value, _)| value.trim().to_owned());
+    if let Err(err) = &early_settings {
+        // With a ConfigMap named, a problem between two settings may be resolved by a value
+        // from the ConfigMap, so only those wait until it is read. A value that does not parse
+        // stops the run here, before any API call.
+        let deferred = |problem: &config::Problem| configmap.is_some() && problem.across_settings;
+        problems.extend(err.0.iter().filter(|problem| !deferred(problem)).cloned());
     }
-    let log_format = Settings::from_raw(&early)
-        .map(|s| s.log_format)
-        .unwrap_or(config::LogFormat::Text);
+    let log_format = match &early_settings {
+        Ok(settings) => settings.log_format,
+        Err(_) => config::LogFormat::Text,
+    };
     if !problems.is_empty() {
         return fail_before_logging(log_format, &config_fatal(ConfigError(problems)));
     }
-    let configmap = early
-        .values
-        .get(&format!("{ENV_PREFIX}CONFIGMAP"))
-        .map(|(value, _)| value.clone());
 
     // 2. Connection to the cluster.
     let (kube_config, target) =
@@ -972,12 +977,8 @@ async fn delete_one(
     let answer = api
         .delete_trainjob(namespace, name, &candidate.uid, &candidate.resource_version)
         .await;
-    let status = match classify_delete(answer, candidate) {
-        Ok(status) => status,
-        Err(done) => return done,
-    };
-    if status != 409 {
-        unreachable!("classify_delete returns only 409 as Ok");
+    if let Err(done) = classify_delete(answer, candidate) {
+        return *done;
     }
 
     // The TrainJob changed or was re-created since it was listed: decide again on what is there now.
@@ -1019,7 +1020,7 @@ async fn delete_one(
             return (RunResult::Conflict, verdict, reason);
         }
     };
-    if job.uid != &*candidate.uid {
+    if *job.uid != *candidate.uid {
         let mut verdict = candidate.verdict.clone();
         verdict.decision = Decision::Keep(KeepReason::Recreated {
             new_uid: job.uid.clone(),
@@ -1045,45 +1046,45 @@ async fn delete_one(
         .delete_trainjob(namespace, name, &retry.uid, &retry.resource_version)
         .await;
     match classify_delete(answer, &retry) {
-        Ok(_) => {
+        Ok(()) => {
             let reason = "changed twice while being deleted; left for the next run".to_owned();
             warn!(namespace, name, uid = &*retry.uid, reason = %reason, "delete conflict");
             (RunResult::Conflict, retry.verdict.clone(), reason)
         }
-        Err(done) => done,
+        Err(done) => *done,
     }
 }
 
-/// Interprets the answer to a DELETE; `Ok(409)` asks the caller to decide again.
+/// Interprets the response to a DELETE. `Ok(())` means 409 Conflict: the caller decides again.
 fn classify_delete(
     answer: Result<Answer, RequestError>,
     candidate: &Candidate,
-) -> Result<u16, (RunResult, Verdict, String)> {
+) -> Result<(), Box<(RunResult, Verdict, String)>> {
     let (namespace, name, uid) = (&*candidate.namespace, &*candidate.name, &*candidate.uid);
     let verdict = candidate.verdict.clone();
     let answer = match answer {
         Ok(answer) => answer,
-        Err(err) => return Err(request_failed(candidate, err)),
+        Err(err) => return Err(Box::new(request_failed(candidate, err))),
     };
     let now = Timestamp::now();
     match answer.status.as_u16() {
         200 | 202 => {
             log_deletion(candidate, now, "deleted", None);
             let reason = verdict.reason(now);
-            Err((RunResult::Deleted, verdict, reason))
+            Err(Box::new((RunResult::Deleted, verdict, reason)))
         }
         404 => {
             info!(
                 namespace,
                 name, uid, "already gone: deleted by someone else"
             );
-            Err((
+            Err(Box::new((
                 RunResult::AlreadyGone,
                 verdict,
                 "already deleted by someone else".to_owned(),
-            ))
+            )))
         }
-        409 => Ok(409),
+        409 => Ok(()),
         code @ (400 | 403 | 405 | 422) => {
             let message = answer.message();
             let reason = if code == 403 && message.contains("cannot delete resource") {
@@ -1096,7 +1097,7 @@ fn classify_delete(
                 )
             };
             warn!(namespace, name, uid, reason = %reason, "delete denied");
-            Err((RunResult::Denied, verdict, reason))
+            Err(Box::new((RunResult::Denied, verdict, reason)))
         }
         _ => {
             let reason = format!(
@@ -1105,7 +1106,7 @@ fn classify_delete(
                 answer.message()
             );
             warn!(namespace, name, uid, reason = %reason, "delete failed");
-            Err((RunResult::Failed, verdict, reason))
+            Err(Box::new((RunResult::Failed, verdict, reason)))
         }
     }
 }

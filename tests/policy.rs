@@ -561,3 +561,29 @@ async fn now_flag_audits_a_later_time_in_dry_run_only() {
     );
     assert_eq!(cluster.remaining(&ns).await, set(&["finished"]));
 }
+
+#[tokio::test]
+async fn configmap_value_resolves_a_conflict_between_settings() {
+    let cluster = Cluster::connect().await;
+    let ns = cluster.namespace("cm-resolves").await;
+    create_configmap(
+        &cluster,
+        &ns,
+        "policy",
+        json!({"TRAINJOB_GC_TTL": "1h", "TRAINJOB_GC_RETRY_BACKOFF_MAX": "2m"}),
+    )
+    .await;
+    let configmap = format!("{ns}/policy");
+
+    // RETRY_BACKOFF=1m alone is longer than the default maximum of 30s; the ConfigMap raises it.
+    let run = cluster.run(
+        &[
+            ("TRAINJOB_GC_CONFIGMAP", &configmap),
+            ("TRAINJOB_GC_RETRY_BACKOFF", "1m"),
+            ("TRAINJOB_GC_NAMESPACES", &ns),
+        ],
+        &[],
+    );
+
+    run.assert_code(0);
+}

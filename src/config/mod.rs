@@ -56,6 +56,9 @@ pub struct Problem {
     pub source: Option<Source>,
     /// The fault and its fix, written to follow the key and value.
     pub message: String,
+    /// True when the problem comes from two settings together (a contradiction, a missing TTL),
+    /// so that a value from another source, such as the ConfigMap, may still resolve it.
+    pub across_settings: bool,
 }
 
 impl fmt::Display for Problem {
@@ -167,6 +170,7 @@ pub fn configmap_layer(name: &str, data: BTreeMap<String, String>) -> (Layer, Ve
                     "is not allowed in a ConfigMap: set {key} in the environment of the process or \
                      with a command-line flag, and remove the key from {name}"
                 ),
+                across_settings: false,
             }),
             Some(_) => {
                 if !value.is_empty() {
@@ -188,6 +192,7 @@ fn unknown_key(key: &str, value: &str, source: Source, what: &str) -> Problem {
         value: Some(value.to_owned()),
         source: Some(source),
         message: format!("is an unknown {what}{hint}"),
+        across_settings: false,
     }
 }
 
@@ -397,6 +402,21 @@ fn blank_message(name: &str) -> String {
 
 impl Checker<'_> {
     fn problem(&mut self, name: &str, value: Option<&str>, message: String) {
+        self.push_problem(name, value, message, false);
+    }
+
+    /// Records a problem that comes from two settings together.
+    fn conflict(&mut self, name: &str, value: Option<&str>, message: String) {
+        self.push_problem(name, value, message, true);
+    }
+
+    fn push_problem(
+        &mut self,
+        name: &str,
+        value: Option<&str>,
+        message: String,
+        across_settings: bool,
+    ) {
         let key = format!("{ENV_PREFIX}{name}");
         let source = value.map(|_| self.merged.source(&key));
         self.problems.push(Problem {
@@ -404,6 +424,7 @@ impl Checker<'_> {
             value: value.map(str::to_owned),
             source,
             message,
+            across_settings,
         });
     }
 
@@ -551,7 +572,7 @@ impl Checker<'_> {
         if kind == PolicyKind::DeleteOnCompletion {
             for (name, _, value, _) in ttls {
                 if value.is_some() {
-                    self.problem(
+                    self.conflict(
                         name,
                         value,
                         "contradicts TRAINJOB_GC_POLICY=delete_on_completion, which deletes at \
@@ -583,7 +604,7 @@ impl Checker<'_> {
             (None, Some(_)) => "succeeded TrainJobs",
             (Some(_), None) => "failed TrainJobs",
         };
-        self.problem(
+        self.conflict(
             "TTL",
             None,
             format!(
@@ -619,7 +640,7 @@ impl Checker<'_> {
             .map(String::as_str)
             .collect();
         if !both.is_empty() {
-            self.problem(
+            self.conflict(
                 "EXCLUDE_NAMESPACES",
                 raw.exclude_namespaces.as_deref(),
                 format!(
@@ -689,7 +710,7 @@ impl Checker<'_> {
         let backoff = humantime::format_duration(limits.retry_backoff);
         let max = humantime::format_duration(limits.retry_backoff_max);
         if raw.retry_backoff.is_some() {
-            self.problem(
+            self.conflict(
                 "RETRY_BACKOFF",
                 raw.retry_backoff.as_deref(),
                 format!(
@@ -698,7 +719,7 @@ impl Checker<'_> {
                 ),
             );
         } else {
-            self.problem(
+            self.conflict(
                 "RETRY_BACKOFF_MAX",
                 raw.retry_backoff_max.as_deref(),
                 format!(
