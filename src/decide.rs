@@ -246,7 +246,7 @@ impl Verdict {
                 format!(
                     "finished {} ago, TTL {ttl} passed {} ago",
                     words_since(self.finished_at, now),
-                    humantime::format_duration(Duration::from_secs(overdue as u64))
+                    crate::duration::words(Duration::from_secs(overdue as u64))
                 )
             }
             Decision::Keep(reason) => match reason {
@@ -280,7 +280,7 @@ impl Verdict {
                 }
                 KeepReason::FinishedInFuture { ahead } => format!(
                     "finish time is {} ahead of the API server's clock (clock skew); kept until then",
-                    humantime::format_duration(ahead.unsigned_abs())
+                    crate::duration::words(ahead.unsigned_abs())
                 ),
                 KeepReason::InvalidAnnotation {
                     key,
@@ -297,7 +297,7 @@ impl Verdict {
                     let ttl = self.ttl.as_ref().map(ttl_words).unwrap_or_default();
                     format!(
                         "TTL {ttl} not reached: expires at {expires_at} (in {})",
-                        humantime::format_duration(now.duration_until(*expires_at).unsigned_abs())
+                        crate::duration::words(now.duration_until(*expires_at).unsigned_abs())
                     )
                 }
                 KeepReason::NotExpired { expires_at: None } => {
@@ -319,9 +319,7 @@ impl Verdict {
 
 fn words_since(then: Option<Timestamp>, now: Timestamp) -> String {
     match then {
-        Some(then) => {
-            humantime::format_duration(now.duration_since(then).unsigned_abs()).to_string()
-        }
+        Some(then) => crate::duration::words(now.duration_since(then).unsigned_abs()),
         None => "an unknown time".to_owned(),
     }
 }

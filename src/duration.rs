@@ -79,6 +79,12 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(millis))
 }
 
+/// Formats a duration in words at whole-second precision, such as `6days 23h 59m 53s`, for
+/// reasons and logs where sub-second digits would only be noise.
+pub fn words(duration: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(duration.as_secs())).to_string()
+}
+
 /// Formats a duration for logs as seconds and words, such as `129600s (1day 12h)`.
 pub fn describe(duration: Duration) -> String {
     format!(
