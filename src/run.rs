@@ -46,20 +46,69 @@ fn config_fatal(err: ConfigError) -> Fatal {
 /// A TrainJob that finished and whose fate the TTL decides: kept in memory until `KEEP_LAST`
 /// and the deletion limits are applied. Only this small record is kept, never the listed object.
 struct Candidate {
-    namespace: Box<str>,
-    name: Box<str>,
-    uid: Box<str>,
-    resource_version: Box<str>,
+    /// Namespace, name, uid and resourceVersion in one allocation, split at `ends`. A large run
+    /// keeps one candidate per due TrainJob, so one string instead of four saves about a third
+    /// of its memory.
+    key: Box<str>,
+    ends: [u32; 3],
     verdict: Verdict,
 }
 
 impl Candidate {
+    fn new(
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        resource_version: &str,
+        verdict: Verdict,
+    ) -> Candidate {
+        let key = [namespace, name, uid, resource_version].concat();
+        let first = namespace.len() as u32;
+        let second = first + name.len() as u32;
+        let third = second + uid.len() as u32;
+        Candidate {
+            key: key.into_boxed_str(),
+            ends: [first, second, third],
+            verdict,
+        }
+    }
+
+    fn part(&self, index: usize) -> &str {
+        let start = if index == 0 {
+            0
+        } else {
+            self.ends[index - 1] as usize
+        };
+        let end = if index == 3 {
+            self.key.len()
+        } else {
+            self.ends[index] as usize
+        };
+        &self.key[start..end]
+    }
+
+    fn namespace(&self) -> &str {
+        self.part(0)
+    }
+
+    fn name(&self) -> &str {
+        self.part(1)
+    }
+
+    fn uid(&self) -> &str {
+        self.part(2)
+    }
+
+    fn resource_version(&self) -> &str {
+        self.part(3)
+    }
+
     fn identity(&self) -> Identity<'_> {
         Identity {
-            namespace: &self.namespace,
-            name: &self.name,
-            uid: &self.uid,
-            resource_version: &self.resource_version,
+            namespace: self.namespace(),
+            name: self.name(),
+            uid: self.uid(),
+            resource_version: self.resource_version(),
         }
     }
 }
@@ -563,7 +612,7 @@ async fn execute(
         let overdue = |c: &Candidate| c.verdict.overdue_seconds(now).unwrap_or(0);
         overdue(b)
             .cmp(&overdue(a))
-            .then_with(|| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)))
+            .then_with(|| (a.namespace(), a.name()).cmp(&(b.namespace(), b.name())))
     });
     let mut backlog = Vec::new();
     if let Some(cap) = settings.limits.max_deletions
@@ -835,13 +884,13 @@ impl Lister<'_> {
             warn!(namespace = %job.namespace, name = %job.name, uid = %job.uid, annotation = %annotation, "ignored an invalid annotation (TRAINJOB_GC_INVALID_ANNOTATION=policy)");
         }
         if decide::counts_for_keep_last(&verdict) {
-            candidates.push(Candidate {
-                namespace: job.namespace.into(),
-                name: job.name.into(),
-                uid: job.uid.into(),
-                resource_version: job.resource_version.into(),
+            candidates.push(Candidate::new(
+                &job.namespace,
+                &job.name,
+                &job.uid,
+                &job.resource_version,
                 verdict,
-            });
+            ));
             return;
         }
         log_kept(id, &verdict, now);
@@ -917,25 +966,22 @@ fn apply_keep_last(candidates: &mut [Candidate], keep_last: u32) {
     }
     candidates.sort_by(|a, b| {
         (
-            &a.namespace,
+            a.namespace(),
             std::cmp::Reverse(a.verdict.finished_at),
-            &a.name,
+            a.name(),
         )
             .cmp(&(
-                &b.namespace,
+                b.namespace(),
                 std::cmp::Reverse(b.verdict.finished_at),
-                &b.name,
+                b.name(),
             ))
     });
     let mut rank = 0;
-    let mut namespace: Option<&str> = None;
-    for candidate in candidates.iter_mut() {
-        if namespace != Some(&*candidate.namespace) {
-            namespace = Some(&*candidate.namespace);
-            rank = 0;
-        }
-        let _ = namespace;
-        rank += 1;
+    for index in 0..candidates.len() {
+        let same_namespace =
+            index > 0 && candidates[index - 1].namespace() == candidates[index].namespace();
+        rank = if same_namespace { rank + 1 } else { 1 };
+        let candidate = &mut candidates[index];
         if rank <= keep_last && candidate.verdict.is_delete() {
             candidate.verdict.decision = Decision::Keep(KeepReason::KeepLast { rank, keep_last });
         }
@@ -954,9 +1000,9 @@ fn log_kept(id: Identity<'_>, verdict: &Verdict, now: Timestamp) {
 fn log_deletion(candidate: &Candidate, now: Timestamp, what: &str, note: Option<&str>) {
     let verdict = &candidate.verdict;
     info!(
-        namespace = &*candidate.namespace,
-        name = &*candidate.name,
-        uid = &*candidate.uid,
+        namespace = candidate.namespace(),
+        name = candidate.name(),
+        uid = candidate.uid(),
         outcome = verdict.outcome.as_str(),
         finished_at = %verdict.finished_at.map(|t| t.to_string()).unwrap_or_default(),
         overdue_seconds = verdict.overdue_seconds(now).unwrap_or(0),
@@ -973,9 +1019,14 @@ async fn delete_one(
     policy: &config::Policy,
     now: Timestamp,
 ) -> (RunResult, Verdict, String) {
-    let (namespace, name) = (&*candidate.namespace, &*candidate.name);
+    let (namespace, name) = (candidate.namespace(), candidate.name());
     let answer = api
-        .delete_trainjob(namespace, name, &candidate.uid, &candidate.resource_version)
+        .delete_trainjob(
+            namespace,
+            name,
+            candidate.uid(),
+            candidate.resource_version(),
+        )
         .await;
     if let Err(done) = classify_delete(answer, candidate) {
         return *done;
@@ -997,7 +1048,7 @@ async fn delete_one(
                 answer.status,
                 answer.message()
             );
-            warn!(namespace, name, uid = &*candidate.uid, reason = %reason, "delete failed");
+            warn!(namespace, name, uid = candidate.uid(), reason = %reason, "delete failed");
             return (RunResult::Failed, candidate.verdict.clone(), reason);
         }
         Err(err) => return request_failed(candidate, err),
@@ -1020,35 +1071,29 @@ async fn delete_one(
             return (RunResult::Conflict, verdict, reason);
         }
     };
-    if *job.uid != *candidate.uid {
+    if job.uid != candidate.uid() {
         let mut verdict = candidate.verdict.clone();
         verdict.decision = Decision::Keep(KeepReason::Recreated {
             new_uid: job.uid.clone(),
         });
         let reason = verdict.reason(now);
-        info!(namespace, name, uid = &*candidate.uid, reason = %reason, "kept after a conflict");
+        info!(namespace, name, uid = candidate.uid(), reason = %reason, "kept after a conflict");
         return (RunResult::Conflict, verdict, reason);
     }
     let verdict = decide::decide(&job, policy, now);
     if !verdict.is_delete() {
         let reason = format!("changed since listed; kept: {}", verdict.reason(now));
-        info!(namespace, name, uid = &*candidate.uid, reason = %reason, "kept after a conflict");
+        info!(namespace, name, uid = candidate.uid(), reason = %reason, "kept after a conflict");
         return (RunResult::Conflict, verdict, reason);
     }
-    let retry = Candidate {
-        namespace: candidate.namespace.clone(),
-        name: candidate.name.clone(),
-        uid: job.uid.into(),
-        resource_version: job.resource_version.into(),
-        verdict,
-    };
+    let retry = Candidate::new(namespace, name, &job.uid, &job.resource_version, verdict);
     let answer = api
-        .delete_trainjob(namespace, name, &retry.uid, &retry.resource_version)
+        .delete_trainjob(namespace, name, retry.uid(), retry.resource_version())
         .await;
     match classify_delete(answer, &retry) {
         Ok(()) => {
             let reason = "changed twice while being deleted; left for the next run".to_owned();
-            warn!(namespace, name, uid = &*retry.uid, reason = %reason, "delete conflict");
+            warn!(namespace, name, uid = retry.uid(), reason = %reason, "delete conflict");
             (RunResult::Conflict, retry.verdict.clone(), reason)
         }
         Err(done) => *done,
@@ -1060,7 +1105,7 @@ fn classify_delete(
     answer: Result<Answer, RequestError>,
     candidate: &Candidate,
 ) -> Result<(), Box<(RunResult, Verdict, String)>> {
-    let (namespace, name, uid) = (&*candidate.namespace, &*candidate.name, &*candidate.uid);
+    let (namespace, name, uid) = (candidate.namespace(), candidate.name(), candidate.uid());
     let verdict = candidate.verdict.clone();
     let answer = match answer {
         Ok(answer) => answer,
@@ -1112,7 +1157,7 @@ fn classify_delete(
 }
 
 fn request_failed(candidate: &Candidate, err: RequestError) -> (RunResult, Verdict, String) {
-    let (namespace, name, uid) = (&*candidate.namespace, &*candidate.name, &*candidate.uid);
+    let (namespace, name, uid) = (candidate.namespace(), candidate.name(), candidate.uid());
     let verdict = candidate.verdict.clone();
     if let RequestError::Cancelled { .. } = err {
         return (
