@@ -326,7 +326,8 @@ def describe_mismatch(remaining, expected):
 
 
 def run_tool(cluster, tool, seeded, log_path, expected_left):
-    """Run one tool on the seeded set and return its record; record["problem"] is None on success."""
+    """Run one tool on the seeded set and return its record, whose "problem" is None on success."""
+    load = os.getloadavg()[0]
     requests_before = cluster.request_counts()
     server_cpu_before = cluster.server_cpu_seconds()
     result = measure(tool, log_path)
@@ -349,6 +350,7 @@ def run_tool(cluster, tool, seeded, log_path, expected_left):
         "cpu_seconds": result.cpu_seconds,
         "max_rss_kib": result.max_rss_kib,
         "server_cpu_seconds": server_cpu,
+        "load_average": load,
         "requests": requests,
         "problem": problem,
         "log": str(log_path.relative_to(REPO)),

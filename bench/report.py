@@ -234,12 +234,16 @@ def setup_section(results):
     settings = results["settings"]
     machine = results["machine"]
     kubectl_sizes = ", ".join(str(size) for size in settings["kubectl_sizes"])
+    loads = [run["load_average"] for run in results["runs"] + results["dry_runs"]]
+    low_load, high_load = min(loads), max(loads)
     lines = [
         "## Setup",
         "",
         f"- Machine: {machine['cores']} cores ({machine['cpu_model']}), {machine['memory_gib']} GiB of memory,",
         f"  Linux {machine['kernel']}. etcd, kube-apiserver and the tool under test share these cores.",
-        f"  The load average was {machine['load_before']} when the run started and {machine['load_after']} when it ended.",
+        f"  The load average (1, 5, 15 min) was {machine['load_before']} when the benchmark started and",
+        f"  {machine['load_after']} when it ended. At the start of each tool run the 1-minute load average,",
+        f"  which includes the seeding just before, was between {low_load:.1f} and {high_load:.1f}.",
         "- Cluster: `hack/with-cluster.sh` starts etcd (with `--unsafe-no-fsync`) and kube-apiserver on",
         "  127.0.0.1 with the TrainJob CRD from `tests/fixtures/`. Every tool authenticates as the admin",
         "  user, so RBAC never rejects a request.",
