@@ -394,19 +394,66 @@ fn condition_time(condition: &Condition) -> Result<Timestamp, String> {
         None | Some("") => Err(format!(
             "condition {kind} is True but has no lastTransitionTime"
         )),
-        Some(text) => text.parse::<Timestamp>().map_err(|err| {
-            format!(
-                "lastTransitionTime {text:?} of condition {kind} is not an RFC 3339 time ({err})"
-            )
-        }),
+        Some(text) => parse_time(text)
+            .map_err(|err| format!("lastTransitionTime {text:?} of condition {kind} {err}")),
+    }
+}
+
+/// Parses a Kubernetes time, which is RFC 3339 (`2026-12-04T21:01:18Z`, optionally with a
+/// fraction and a numeric offset). The ISO 8601 variants that jiff also reads (basic format,
+/// bracketed time zones, six-digit years, `+0000` offsets, a comma before the fraction) are
+/// rejected, so that a time written by something other than the API's own encoder is not trusted.
+pub fn parse_time(text: &str) -> Result<Timestamp, String> {
+    if !is_rfc3339(text) {
+        return Err("is not an RFC 3339 time such as 2026-12-04T21:01:18Z".to_owned());
+    }
+    text.parse::<Timestamp>()
+        .map_err(|err| format!("is out of range or invalid ({err})"))
+}
+
+fn is_rfc3339(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        bytes
+            .get(range)
+            .is_some_and(|part| part.iter().all(u8::is_ascii_digit))
+    };
+    let fixed = bytes.len() >= 20
+        && digits(0..4)
+        && bytes[4] == b'-'
+        && digits(5..7)
+        && bytes[7] == b'-'
+        && digits(8..10)
+        && matches!(bytes[10], b'T' | b't')
+        && digits(11..13)
+        && bytes[13] == b':'
+        && digits(14..16)
+        && bytes[16] == b':'
+        && digits(17..19);
+    if !fixed {
+        return false;
+    }
+    let mut rest = &bytes[19..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let count = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
+        if count == 0 {
+            return false;
+        }
+        rest = &fraction[count..];
+    }
+    match rest {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit()),
+        _ => false,
     }
 }
 
 /// Lists every other system that owns the TrainJob's lifecycle, in the order they are reported.
 fn owners_elsewhere(job: &TrainJob) -> Vec<Owner> {
     let mut owners = Vec::new();
+    // An empty managedBy is not Trainer's value either: Trainer's CRD allows only its own
+    // controller and MultiKueue, so an empty one comes from something else.
     if let Some(manager) = job.managed_by.as_deref()
-        && !manager.is_empty()
         && manager != TRAINER_MANAGER
     {
         owners.push(Owner::ManagedBy(manager.to_owned()));
@@ -534,16 +581,14 @@ fn decide_retention(
         Some("true") => return Verdict::keep(Outcome::Unknown, KeepReason::OptedOut),
         None | Some("false") => {}
         Some(other) => {
-            let problem = "is not \"true\" or \"false\"".to_owned();
-            if policy.invalid_annotation == InvalidAnnotation::Keep {
-                let reason = KeepReason::InvalidAnnotation {
-                    key: ANNOTATION_KEEP,
-                    value: other.to_owned(),
-                    problem,
-                };
-                return Verdict::keep(Outcome::Unknown, reason);
-            }
-            ignored.push(format!("{ANNOTATION_KEEP}={other:?} {problem}"));
+            // A keep annotation that does not parse still shows the intent to keep, so it keeps
+            // the TrainJob whatever INVALID_ANNOTATION says.
+            let reason = KeepReason::InvalidAnnotation {
+                key: ANNOTATION_KEEP,
+                value: other.to_owned(),
+                problem: "is not \"true\" or \"false\"".to_owned(),
+            };
+            return Verdict::keep(Outcome::Unknown, reason);
         }
     }
 
@@ -581,7 +626,7 @@ fn decide_retention(
     if let Some(created) = job
         .creation_timestamp
         .as_deref()
-        .and_then(|text| text.parse::<Timestamp>().ok())
+        .and_then(|text| parse_time(text).ok())
         && finished_at < created
     {
         let reason = KeepReason::FinishTimeUnknown(format!(

@@ -1,16 +1,23 @@
 //! Logs on standard error, as text or JSON; standard output stays free for reports.
 
+use std::io::{IsTerminal, Write};
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides `level` with directives.
+///
+/// kube's own log lines are switched off by default: every failure they describe reaches
+/// trainjob-gc as an error, which it logs with the request and the object involved.
 pub fn init(format: LogFormat, level: tracing::Level) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("warn,trainjob_gc={level}")));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!("warn,trainjob_gc={level},kube_client=off,kube=off"))
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| Stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let result = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
         LogFormat::Json => builder
@@ -21,4 +28,20 @@ pub fn init(format: LogFormat, level: tracing::Level) {
     };
     // A second init in the same process (tests) keeps the first subscriber.
     let _ = result;
+}
+
+/// Standard error that drops what it cannot write. A full or closed standard error must not
+/// end a run in the middle of its deletions; the report and the exit code still tell the result.
+pub struct Stderr;
+
+impl Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
 }

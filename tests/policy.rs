@@ -314,39 +314,42 @@ async fn annotations_and_their_precedence() {
         .await;
     cluster
         .create(
-            &trainjob(&ns, "capped")
+            &trainjob(&ns, "keep-typo")
                 .completed(0)
-                .annotation("trainjob-gc/ttl", "30d"),
+                .annotation("trainjob-gc/keep", "True"),
         )
         .await;
     wait_past_creation(&first, 3).await;
 
     // The policy TTL is 2s, so "longer-than-policy" would go without its annotation.
-    let run = cluster.run(
-        &real_run(
-            &ns,
-            &[("TRAINJOB_GC_TTL", "2s"), ("TRAINJOB_GC_MAX_TTL", "1s")],
-        ),
-        &[],
-    );
+    let run = cluster.run(&real_run(&ns, &[("TRAINJOB_GC_TTL", "2s")]), &[]);
 
     run.assert_code(0);
     assert_eq!(
         cluster.remaining(&ns).await,
-        set(&["keep-wins", "invalid", "negative"]),
+        set(&[
+            "longer-than-policy",
+            "keep-wins",
+            "invalid",
+            "negative",
+            "keep-typo"
+        ]),
         "{}",
         run.explain()
     );
     assert_eq!(run.record("invalid")["rule"], "invalid-annotation");
     assert_eq!(run.record("keep-wins")["rule"], "keep-annotation");
-    assert_eq!(run.record("shorter-than-policy")["rule"], "ttl-annotation");
-    assert_eq!(run.summary()["invalidAnnotations"], 2);
+    assert_eq!(run.record("keep-typo")["rule"], "invalid-annotation");
+    assert_eq!(run.record("longer-than-policy")["rule"], "ttl-annotation");
+    assert_eq!(run.summary()["invalidAnnotations"], 3);
     assert!(
         run.stderr.contains("10ay"),
         "the invalid value is not logged:\n{}",
         run.explain()
     );
 
+    // Under INVALID_ANNOTATION=policy an unreadable ttl falls back to the policy, but an
+    // unreadable keep annotation still keeps.
     let policy = cluster.run(
         &real_run(
             &ns,
@@ -360,9 +363,59 @@ async fn annotations_and_their_precedence() {
     policy.assert_code(0);
     assert_eq!(
         cluster.remaining(&ns).await,
-        set(&["keep-wins"]),
+        set(&["longer-than-policy", "keep-wins", "keep-typo"]),
         "{}",
         policy.explain()
+    );
+}
+
+#[tokio::test]
+async fn max_ttl_caps_a_longer_annotation() {
+    let cluster = Cluster::connect().await;
+    let ns = cluster.namespace("max-ttl").await;
+    let first = cluster
+        .create(
+            &trainjob(&ns, "asks-a-month")
+                .completed(0)
+                .annotation("trainjob-gc/ttl", "30d"),
+        )
+        .await;
+    cluster
+        .create(
+            &trainjob(&ns, "asks-an-hour")
+                .completed(0)
+                .annotation("trainjob-gc/ttl", "1h"),
+        )
+        .await;
+    wait_past_creation(&first, 3).await;
+
+    let run = cluster.run(
+        &real_run(
+            &ns,
+            &[("TRAINJOB_GC_TTL", "1s"), ("TRAINJOB_GC_MAX_TTL", "2s")],
+        ),
+        &[],
+    );
+
+    run.assert_code(0);
+    assert!(cluster.remaining(&ns).await.is_empty(), "{}", run.explain());
+    assert_eq!(
+        run.record("asks-a-month")["ttlSource"],
+        "trainjob-gc/ttl capped by TRAINJOB_GC_MAX_TTL"
+    );
+
+    let below = cluster.run(
+        &real_run(
+            &ns,
+            &[("TRAINJOB_GC_TTL", "7d"), ("TRAINJOB_GC_MAX_TTL", "1m")],
+        ),
+        &[],
+    );
+    below.assert_code(2);
+    assert!(
+        below.stderr.contains("TRAINJOB_GC_MAX_TTL=\"1m\""),
+        "{}",
+        below.explain()
     );
 }
 

@@ -550,6 +550,24 @@ impl Checker<'_> {
             ),
         ];
         let (ttl_succeeded, ttl_failed) = self.resolve_ttls(kind, ttls)?;
+        // A cap below the policy would give a TrainJob that asks to be kept longer less time
+        // than one without the annotation; 1m typed for 1M is the usual cause.
+        if let Some(max) = max_ttl {
+            let longest = ttl_succeeded.duration.max(ttl_failed.duration);
+            if max < longest {
+                self.conflict(
+                    "MAX_TTL",
+                    raw.max_ttl.as_deref(),
+                    format!(
+                        "is shorter than the policy's TTL ({}), so an annotation asking for longer \
+                         would get less; give at least {} (m is minutes, M is months)",
+                        humantime::format_duration(longest),
+                        humantime::format_duration(longest)
+                    ),
+                );
+                return None;
+            }
+        }
         Some(Policy {
             kind,
             ttl_succeeded,
@@ -600,7 +618,7 @@ impl Checker<'_> {
             ttls.map(|(_, source, _, parsed)| parsed.map(|duration| Ttl { duration, source }));
         let missing = match (ttl_succeeded.or(ttl), ttl_failed.or(ttl)) {
             (Some(succeeded), Some(failed)) => return Some((succeeded, failed)),
-            (None, None) => "every TrainJob",
+            (None, None) => "any TrainJob",
             (None, Some(_)) => "succeeded TrainJobs",
             (Some(_), None) => "failed TrainJobs",
         };

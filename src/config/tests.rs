@@ -421,7 +421,7 @@ fn per_outcome_ttls_without_ttl() {
 #[test]
 fn ttl_policy_missing_a_ttl() {
     let cases: [(&[(&str, &str)], &str); 3] = [
-        (&[], "no TTL for every TrainJob"),
+        (&[], "no TTL for any TrainJob"),
         (&[("TTL_SUCCEEDED", "1d")], "no TTL for failed TrainJobs"),
         (&[("TTL_FAILED", "1d")], "no TTL for succeeded TrainJobs"),
     ];
@@ -783,5 +783,19 @@ fn config_error_with_one_problem() {
         err.to_string()
             .starts_with("invalid configuration (1 problem):\n  - TRAINJOB_GC_TTL is missing"),
         "{err}"
+    );
+}
+
+#[test]
+fn max_ttl_below_the_policy_ttl_is_rejected() {
+    let problems = problems_of(&[("TTL", "7d"), ("MAX_TTL", "1m")]);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].key, "TRAINJOB_GC_MAX_TTL");
+    assert!(
+        problems[0]
+            .message
+            .contains("shorter than the policy's TTL"),
+        "{}",
+        problems[0]
     );
 }

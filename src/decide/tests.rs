@@ -408,16 +408,16 @@ fn terminating_and_opt_out_cases() -> Vec<Case> {
             keep("invalid-annotation", "INVALID_ANNOTATION=keep"),
         ),
         case(
-            "keep yes under policy is ignored",
+            "keep yes under policy still keeps",
             expired().annotated(ANNOTATION_KEEP, "yes"),
             week().on_invalid_annotation_use_policy(),
-            delete("ttl", DAY).ignoring("trainjob-gc/keep=\"yes\""),
+            keep("invalid-annotation", "trainjob-gc/keep=\"yes\""),
         ),
         case(
-            "keep yes under policy on unfinished job",
+            "keep yes on unfinished job",
             job().annotated(ANNOTATION_KEEP, "yes"),
             week().on_invalid_annotation_use_policy(),
-            keep("not-finished", "not finished").ignoring("trainjob-gc/keep=\"yes\""),
+            keep("invalid-annotation", "trainjob-gc/keep=\"yes\""),
         ),
     ]
 }
@@ -508,9 +508,7 @@ fn invalid_annotation_cases() -> Vec<Case> {
             .annotated(ANNOTATION_KEEP, "yes")
             .annotated(ANNOTATION_TTL, "forever"),
         week().on_invalid_annotation_use_policy(),
-        delete("ttl", DAY).ignoring(
-            "trainjob-gc/keep=\"yes\" is not \"true\" or \"false\"; trainjob-gc/ttl=\"forever\"",
-        ),
+        keep("invalid-annotation", "trainjob-gc/keep=\"yes\""),
     ));
     cases
 }
@@ -583,10 +581,10 @@ fn owner_cases() -> Vec<Case> {
             delete("ttl", DAY),
         ),
         case(
-            "empty managedBy is not elsewhere",
+            "empty managedBy is elsewhere",
             expired().managed_by(""),
             week(),
-            delete("ttl", DAY),
+            keep("owned-elsewhere", "spec.managedBy is \"\""),
         ),
         case(
             "every owner must be included",
@@ -1154,5 +1152,32 @@ proptest! {
         let expires_at = stated.checked_add(SignedDuration::try_from(ttl).expect("fits"));
         prop_assert!(expires_at.is_ok_and(|expires_at| expires_at <= now), "not yet expired: {reason}");
         prop_assert!(verdict.overdue_seconds(now).is_some_and(|overdue| overdue >= 0));
+    }
+}
+
+#[test]
+fn kubernetes_times_must_be_rfc3339() {
+    let accepted = [
+        "2026-12-04T21:01:18Z",
+        "2026-12-04T21:01:18.5Z",
+        "2026-12-04T23:01:18+02:00",
+        "2026-12-04t21:01:18z",
+    ];
+    for text in accepted {
+        assert!(parse_time(text).is_ok(), "{text} was rejected");
+    }
+    let rejected = [
+        "20261204T210118Z",
+        "2026-12-04T21:01:18Z[UTC]",
+        "+002026-12-04T21:01:18Z",
+        "2026-12-04T21:01:18+00",
+        "2026-12-04T21:01:18+0000",
+        "2026-12-04T21:01:18,5Z",
+        "2026-12-04 21:01:18Z",
+        "2026-12-04T21:01:18",
+        "yesterday",
+    ];
+    for text in rejected {
+        assert!(parse_time(text).is_err(), "{text} was accepted");
     }
 }
