@@ -85,7 +85,9 @@ class Cluster:
         """Return apiserver_request_total for trainjobs, summed by verb (and subresource).
 
         A DELETE on a namespace's collection is counted as DELETECOLLECTION. Responses with a
-        status code of 400 or more are also counted under "errors".
+        status code of 400 or more are also counted under "errors". Requests for any other
+        resource are summed under "other resources", except leases, which kube-apiserver updates
+        for itself every few seconds. Non-resource paths such as discovery are not counted.
         """
         counts = {}
         label_pattern = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -95,6 +97,8 @@ class Cluster:
             labels_text, _, value = line[len("apiserver_request_total{") :].rpartition("} ")
             labels = dict(label_pattern.findall(labels_text))
             if labels.get("resource") != "trainjobs":
+                if labels.get("resource") not in ("", "leases"):
+                    counts["other resources"] = counts.get("other resources", 0) + int(float(value))
                 continue
             verb = labels["verb"]
             if verb == "DELETE" and labels.get("scope") == "namespace":
@@ -225,21 +229,26 @@ class Tool:
 
 
 def make_tools(args, dry_run=False):
+    """Return the tools by key, in the order they run within a repetition.
+
+    The bare client runs right after trainjob-gc, so that the two runs compared most closely
+    are also the closest in time.
+    """
     gc_env = {"KUBECONFIG": "$TEST_KUBECONFIG", **GC_SETTINGS}
     if dry_run:
         gc_env["TRAINJOB_GC_DRY_RUN"] = "true"
     return {
         "trainjob-gc": Tool("trainjob-gc", "trainjob-gc", [args.gc_binary], gc_env),
-        "kubectl": Tool(
-            "kubectl",
-            "kubectl + jq loop",
-            ["bench/alternatives/kubectl-loop.sh"],
-            {
-                "KUBECONFIG": "$TEST_KUBECONFIG",
-                "KUBECTL": "$TEST_KUBECTL",
-                "KUBECACHEDIR": "bench/out/kubectl-cache",
-                "TTL_SECONDS": str(TTL_SECONDS),
-            },
+        "bare-go": Tool(
+            "bare-go",
+            "bare Go HTTP client",
+            [
+                f"{args.bin_dir}/bareclient",
+                "-concurrency", str(CONCURRENCY),
+                "-page-size", str(PAGE_SIZE),
+                "-ttl", f"{TTL_SECONDS}s",
+            ],
+            {},
         ),
         "python-client": Tool(
             "python-client",
@@ -251,16 +260,16 @@ def make_tools(args, dry_run=False):
             ],
             {"KUBECONFIG": "$TEST_KUBECONFIG"},
         ),
-        "bare-go": Tool(
-            "bare-go",
-            "bare Go HTTP client",
-            [
-                f"{args.bin_dir}/bareclient",
-                "-concurrency", str(CONCURRENCY),
-                "-page-size", str(PAGE_SIZE),
-                "-ttl", f"{TTL_SECONDS}s",
-            ],
-            {},
+        "kubectl": Tool(
+            "kubectl",
+            "kubectl + jq loop",
+            ["bench/alternatives/kubectl-loop.sh"],
+            {
+                "KUBECONFIG": "$TEST_KUBECONFIG",
+                "KUBECTL": "$TEST_KUBECTL",
+                "KUBECACHEDIR": "bench/out/kubectl-cache",
+                "TTL_SECONDS": str(TTL_SECONDS),
+            },
         ),
     }
 

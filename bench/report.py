@@ -66,7 +66,9 @@ def count_text(values):
 
 
 def other_requests(summary):
-    others = [verb for verb in summary["requests"] if verb not in ("LIST", "DELETE", "GET", "errors")]
+    others = [
+        verb for verb in summary["requests"] if verb not in ("LIST", "DELETE", "GET", "errors", "other resources")
+    ]
     if not others:
         return "0"
     return ", ".join(f"{verb} {count_text(summary['requests'][verb])}" for verb in others)
@@ -82,8 +84,8 @@ def median_count(summary, verb):
 def results_table(results, summaries):
     labels = results["labels"]
     lines = [
-        "| Tool | Runs | Median wall s | Spread s (min–max) | Deletions/s | CPU s | Peak RSS MiB | LIST | DELETE | GET | Other requests | Responses ≥ 400 | API server + etcd CPU s |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|",
+        "| Tool | Runs | Median wall s | Spread s (min–max) | Deletions/s | CPU s | Peak RSS MiB | LIST | DELETE | GET | Other requests | Responses ≥ 400 | Other resources | API server + etcd CPU s |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|",
     ]
     for tool, s in summaries.items():
         requests = s["requests"]
@@ -92,7 +94,8 @@ def results_table(results, summaries):
             f"| {s['rate']:.0f} | {s['cpu']:.2f} | {s['rss_mib']:.1f} "
             f"| {count_text(requests.get('LIST', [0]))} | {count_text(requests.get('DELETE', [0]))} "
             f"| {count_text(requests.get('GET', [0]))} | {other_requests(s)} "
-            f"| {count_text(requests.get('errors', [0]))} | {s['server_cpu']:.2f} |"
+            f"| {count_text(requests.get('errors', [0]))} | {count_text(requests.get('other resources', [0]))} "
+            f"| {s['server_cpu']:.2f} |"
         )
     return lines
 
@@ -158,6 +161,20 @@ def dry_run_table(rows):
     return lines
 
 
+def paired_wall_ratio(results, size):
+    """Return the median over repetitions of trainjob-gc's wall time over the bare client's.
+
+    The two run one after the other in each repetition, so this ratio is less affected than
+    the ratio of medians when the load on the machine changes during the benchmark.
+    """
+    walls = {}
+    for run in results["runs"]:
+        if run["size"] == size and run["tool"] in ("trainjob-gc", "bare-go"):
+            walls.setdefault(run["repetition"], {})[run["tool"]] = run["wall_seconds"]
+    ratios = [pair["trainjob-gc"] / pair["bare-go"] for pair in walls.values() if len(pair) == 2]
+    return statistics.median(ratios) if ratios else None
+
+
 def verdict(met):
     return "met" if met else "**missed**"
 
@@ -172,9 +189,12 @@ def targets_table(results, by_size, dry_rows):
         if bare is not None:
             wall_ratio = gc["wall"] / bare["wall"]
             share = gc["rate"] / bare["rate"]
+            paired = paired_wall_ratio(results, size)
+            paired_text = f"; paired by repetition {paired:.2f}×" if paired is not None else ""
             lines.append(
                 f"| {size}: median wall ≤ {TARGET_WALL_RATIO}× the bare client's | "
-                f"{gc['wall']:.2f} s against {bare['wall']:.2f} s ({wall_ratio:.2f}×) | {verdict(wall_ratio <= TARGET_WALL_RATIO)} |"
+                f"{gc['wall']:.2f} s against {bare['wall']:.2f} s ({wall_ratio:.2f}×{paired_text}) "
+                f"| {verdict(wall_ratio <= TARGET_WALL_RATIO)} |"
             )
             lines.append(
                 f"| {size}: deletions/s ≥ {TARGET_THROUGHPUT_SHARE:.0%} of the bare client's | "
@@ -226,7 +246,14 @@ def header_section(results, chart_name):
 
 
 def targets_section(results, by_size, dry_rows):
-    lines = ["## Targets", "", "The benchmark reports these targets and never fails on them.", ""]
+    lines = [
+        "## Targets",
+        "",
+        "The benchmark reports these targets and never fails on them. A target on wall time is judged",
+        "on the ratio of the medians. The ratio paired by repetition is the median of trainjob-gc's",
+        "wall time over the bare client's in the same repetition, where the two ran one after the other.",
+        "",
+    ]
     return lines + targets_table(results, by_size, dry_rows) + [""]
 
 
@@ -337,7 +364,10 @@ def method_section():
         "  read from `/metrics` with the admin token before and after each run, by verb. The tools do",
         "  not count them. A range means the runs differed. `kubectl delete` waits until the object",
         "  is gone by reading it again, so each of its deletions also shows up as a GET that returns",
-        "  404, counted under responses ≥ 400.",
+        "  404, counted under responses ≥ 400. Other requests are other verbs on TrainJobs. Other",
+        "  resources counts requests for anything else, such as the two SelfSubjectAccessReviews",
+        "  with which trainjob-gc checks its permissions. It leaves out the leases that kube-apiserver",
+        "  renews for itself and paths that are not resources, such as discovery.",
         "- **API server + etcd CPU s**: the CPU time those two processes used during the run, from",
         "  `/proc/PID/stat`, median of the runs.",
         "",
