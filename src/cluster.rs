@@ -18,8 +18,18 @@ pub struct Target {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error("failed to read the kubeconfig {path}: {message}")]
+    #[error(
+        "failed to read the kubeconfig {path}: {message}; fix the file, or name another with --kubeconfig"
+    )]
     ReadKubeconfig { path: String, message: String },
+    #[error(
+        "the context {context:?} is not in the kubeconfig {path}; it has {known}; choose one with --context"
+    )]
+    UnknownContext {
+        context: String,
+        path: String,
+        known: String,
+    },
     #[error(
         "failed to load the cluster configuration: {0}; set --kubeconfig or KUBECONFIG, or run in a pod with a service account"
     )]
@@ -39,27 +49,18 @@ pub async fn load(
         ..KubeConfigOptions::default()
     };
     if let Some(path) = kubeconfig {
-        let read_error = |message: String| ConnectError::ReadKubeconfig {
+        let file = Kubeconfig::read_from(path).map_err(|err| ConnectError::ReadKubeconfig {
             path: path.display().to_string(),
-            message,
-        };
-        let file =
-            Kubeconfig::read_from(path).map_err(|err| read_error(crate::api::error_chain(&err)))?;
-        let target = describe_kubeconfig(&file, context);
-        let config = Config::from_custom_kubeconfig(file, &options)
-            .await
-            .map_err(|err| read_error(crate::api::error_chain(&err)))?;
-        return Ok((
-            config.clone(),
-            Target {
-                url: config.cluster_url.to_string(),
-                ..target
-            },
-        ));
+            message: crate::api::error_chain(&err),
+        })?;
+        return from_file(file, &options, context, &path.display().to_string()).await;
     }
 
     match Kubeconfig::from_env() {
-        Ok(Some(file)) => return from_file(file, &options, context, "KUBECONFIG").await,
+        Ok(Some(file)) => {
+            let path = std::env::var("KUBECONFIG").unwrap_or_default();
+            return from_file(file, &options, context, &path).await;
+        }
         Ok(None) => {}
         Err(err) => {
             return Err(ConnectError::ReadKubeconfig {
@@ -102,6 +103,25 @@ async fn from_file(
     context: Option<&str>,
     path: &str,
 ) -> Result<(Config, Target), ConnectError> {
+    if let Some(context) = context
+        && !file.contexts.iter().any(|named| named.name == context)
+    {
+        let names: Vec<&str> = file
+            .contexts
+            .iter()
+            .map(|named| named.name.as_str())
+            .collect();
+        let known = if names.is_empty() {
+            "no contexts".to_owned()
+        } else {
+            format!("contexts {}", names.join(", "))
+        };
+        return Err(ConnectError::UnknownContext {
+            context: context.to_owned(),
+            path: path.to_owned(),
+            known,
+        });
+    }
     let target = describe_kubeconfig(&file, context);
     let config = Config::from_custom_kubeconfig(file, options)
         .await

@@ -235,7 +235,7 @@ impl Verdict {
         let ttl_words = |ttl: &Ttl| {
             format!(
                 "{} from {}",
-                humantime::format_duration(ttl.duration),
+                crate::duration::format(ttl.duration),
                 ttl.source
             )
         };
@@ -279,7 +279,7 @@ impl Verdict {
                     format!("no usable finish time: {problem}")
                 }
                 KeepReason::FinishedInFuture { ahead } => format!(
-                    "finish time is {} ahead of the API server's clock (clock skew); kept until then",
+                    "finish time is {} ahead of the run's clock (the API server's, or --now), a clock skew; kept until then",
                     crate::duration::words(ahead.unsigned_abs())
                 ),
                 KeepReason::InvalidAnnotation {
@@ -558,13 +558,26 @@ pub fn decide(job: &TrainJob, policy: &Policy, now: Timestamp) -> Verdict {
             finalizers: job.finalizers.clone(),
             stuck,
         };
-        return Verdict::keep(Outcome::Unknown, reason);
+        return with_outcome(Verdict::keep(Outcome::Unknown, reason), job);
     }
 
     let mut ignored = Vec::new();
     let mut verdict = decide_retention(job, policy, now, &mut ignored);
     if !ignored.is_empty() {
         verdict.ignored_annotation = Some(ignored.join("; "));
+    }
+    with_outcome(verdict, job)
+}
+
+/// Fills in the outcome of a TrainJob kept before its conditions were read (terminating, opted
+/// out, owned elsewhere), so that the report and the summary still count how it ended.
+fn with_outcome(mut verdict: Verdict, job: &TrainJob) -> Verdict {
+    if verdict.outcome == Outcome::Unknown {
+        verdict.outcome = match read_conditions(&job.conditions) {
+            Ok(finish) => finish.outcome,
+            Err(KeepReason::NotFinished { .. }) => Outcome::Unfinished,
+            Err(_) => Outcome::Unknown,
+        };
     }
     verdict
 }
@@ -630,7 +643,8 @@ fn decide_retention(
         && finished_at < created
     {
         let reason = KeepReason::FinishTimeUnknown(format!(
-            "finish time {finished_at} is earlier than the creation time {created}"
+            "finish time {finished_at} is earlier than the creation time {created}, which the API \
+             server sets itself; a copied or restored object keeps old conditions"
         ));
         return verdict(Decision::Keep(reason), None, None, false);
     }

@@ -79,19 +79,46 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(millis))
 }
 
-/// Formats a duration in words at whole-second precision, such as `6days 23h 59m 53s`, for
-/// reasons and logs where sub-second digits would only be noise.
-pub fn words(duration: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(duration.as_secs())).to_string()
+/// Formats a duration in the grammar [`parse_duration`] reads, with the units d, h, m, s and
+/// ms, such as `6d 23h 59m 55s`. Months and years are left out because their length in days
+/// is not whole.
+pub fn format(duration: Duration) -> String {
+    let mut millis = duration.as_millis();
+    let mut parts = Vec::new();
+    for (unit, length) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
+        let count = millis / length;
+        if count > 0 {
+            parts.push(format!("{count}{unit}"));
+            millis %= length;
+        }
+    }
+    if parts.is_empty() {
+        return "0s".to_owned();
+    }
+    parts.join(" ")
 }
 
-/// Formats a duration for logs as seconds and words, such as `129600s (1day 12h)`.
+/// Formats a duration at whole-second precision, for reasons and logs where sub-second digits
+/// would only be noise.
+pub fn words(duration: Duration) -> String {
+    format(Duration::from_secs(duration.as_secs()))
+}
+
+/// Formats a duration for logs as seconds and in the input grammar, such as `129600s (1d 12h)`.
 pub fn describe(duration: Duration) -> String {
-    format!(
-        "{}s ({})",
-        duration.as_secs(),
-        humantime::format_duration(duration)
-    )
+    let seconds = format!("{}s", duration.as_secs());
+    let text = format(duration);
+    if text == seconds {
+        seconds
+    } else {
+        format!("{seconds} ({text})")
+    }
 }
 
 #[cfg(test)]
@@ -198,17 +225,16 @@ mod tests {
     }
 
     #[test]
-    fn describe_gives_seconds_and_words() {
-        assert_eq!(describe(Duration::from_secs(129600)), "129600s (1day 12h)");
+    fn describe_gives_seconds_and_the_input_grammar() {
+        assert_eq!(describe(Duration::from_secs(129600)), "129600s (1d 12h)");
+        assert_eq!(describe(Duration::from_secs(1)), "1s");
     }
 
     #[test]
-    fn describe_reads_back_months_and_years() {
-        let parsed = parse_duration("1y 1M").unwrap();
-        assert!(
-            describe(parsed).ends_with("(1year 1month)"),
-            "{}",
-            describe(parsed)
-        );
+    fn formatted_durations_parse_back() {
+        for value in ["7d", "6d 23h 59m 55s", "1y 1M", "500ms", "0s", "90m"] {
+            let parsed = parse_duration(value).unwrap();
+            assert_eq!(parse_duration(&format(parsed)), Ok(parsed), "{value}");
+        }
     }
 }

@@ -276,13 +276,15 @@ pub fn write_table(
     writeln!(
         out,
         "TOTAL listed {}, {verb} {deleted}, kept {kept}, already gone {}, conflicts {}, denied {}, \
-         failed {}, backlog {}, anomalies {}",
+         failed {}, backlog {}, aborted {}, interrupted {}, anomalies {}",
         summary.listed,
         summary.already_gone,
         summary.conflicts,
         summary.denied,
         summary.failed,
         summary.backlog,
+        summary.aborted,
+        summary.interrupted,
         summary.anomalies
     )
 }

@@ -561,8 +561,8 @@ impl Checker<'_> {
                     format!(
                         "is shorter than the policy's TTL ({}), so an annotation asking for longer \
                          would get less; give at least {} (m is minutes, M is months)",
-                        humantime::format_duration(longest),
-                        humantime::format_duration(longest)
+                        crate::duration::format(longest),
+                        crate::duration::format(longest)
                     ),
                 );
                 return None;
@@ -725,8 +725,8 @@ impl Checker<'_> {
 
     /// Reports a first retry wait longer than the maximum wait, on the setting that was given.
     fn backoff_above_max(&mut self, raw: &RawSettings, limits: &Limits) {
-        let backoff = humantime::format_duration(limits.retry_backoff);
-        let max = humantime::format_duration(limits.retry_backoff_max);
+        let backoff = crate::duration::format(limits.retry_backoff);
+        let max = crate::duration::format(limits.retry_backoff_max);
         if raw.retry_backoff.is_some() {
             self.conflict(
                 "RETRY_BACKOFF",
@@ -945,13 +945,14 @@ impl Default for Limits {
 fn effective_values(merged: &Merged) -> Vec<(String, String, Source)> {
     SETTINGS
         .iter()
-        .filter_map(|spec| {
+        .map(|spec| {
             let key = format!("{ENV_PREFIX}{}", spec.name);
             match merged.values.get(&key) {
-                Some((value, source)) => Some((key, value.clone(), source.clone())),
-                None => spec
-                    .default
-                    .map(|default| (key, default.to_owned(), Source::Default)),
+                Some((value, source)) => (key, value.clone(), source.clone()),
+                None => {
+                    let value = spec.default.unwrap_or("(unset)");
+                    (key, value.to_owned(), Source::Default)
+                }
             }
         })
         .collect()

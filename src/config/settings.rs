@@ -233,9 +233,10 @@ pub fn find(name: &str) -> Option<&'static SettingSpec> {
 
 /// Returns the known full key closest to an unknown one, when one is close enough to be a typo.
 pub fn closest(full_key: &str) -> Option<String> {
-    let bare = full_key
+    let upper = full_key.to_ascii_uppercase();
+    let bare = upper
         .strip_prefix(crate::constants::ENV_PREFIX)
-        .unwrap_or(full_key);
+        .unwrap_or(&upper);
     SETTINGS
         .iter()
         .map(|spec| (strsim::damerau_levenshtein(bare, spec.name), spec.name))

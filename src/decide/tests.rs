@@ -168,7 +168,7 @@ fn finish_cases() -> Vec<Case> {
             "TTL_FAILED applies to a failed job",
             job().failed_at(ago("2d")),
             per_outcome(),
-            keep("ttl", "14days from TRAINJOB_GC_TTL_FAILED"),
+            keep("ttl", "14d from TRAINJOB_GC_TTL_FAILED"),
         ),
         case(
             "creation time is never the age",
@@ -298,7 +298,7 @@ fn condition_cases() -> Vec<Case> {
             "finish in the future is kept",
             job().created_at(ago("1d")).completed_at(ahead("1h")),
             Policy::test_delete_on_completion(),
-            keep("clock-skew", "1h ahead of the API server's clock"),
+            keep("clock-skew", "1h ahead of the run's clock"),
         ),
     ]
 }
@@ -428,7 +428,7 @@ fn ttl_annotation_cases() -> Vec<Case> {
             "annotation longer than policy keeps",
             expired().annotated(ANNOTATION_TTL, "30d"),
             week(),
-            keep("ttl-annotation", "30days from trainjob-gc/ttl"),
+            keep("ttl-annotation", "30d from trainjob-gc/ttl"),
         ),
         case(
             "annotation shorter than policy deletes",
@@ -462,7 +462,7 @@ fn ttl_annotation_cases() -> Vec<Case> {
             "annotation below MAX_TTL is not capped",
             expired().annotated(ANNOTATION_TTL, "9d"),
             week().max_ttl("10d"),
-            keep("ttl-annotation", "9days from trainjob-gc/ttl not reached"),
+            keep("ttl-annotation", "9d from trainjob-gc/ttl not reached"),
         ),
         case(
             "annotation overrides delete_on_completion",
@@ -717,7 +717,7 @@ fn deletion_reason_names_ttl_and_overdue() {
     let verdict = decide(&expired(), &week(), now());
     assert_eq!(
         verdict.reason(now()),
-        "finished 8days ago, TTL 7days from TRAINJOB_GC_TTL passed 1day ago"
+        "finished 8d ago, TTL 7d from TRAINJOB_GC_TTL passed 1d ago"
     );
 }
 
@@ -726,7 +726,7 @@ fn not_expired_reason_gives_expiry() {
     let verdict = decide(&job().completed_at(ago("6d")), &week(), now());
     assert_eq!(
         verdict.reason(now()),
-        "TTL 7days from TRAINJOB_GC_TTL not reached: expires at 2026-03-11T00:00:00Z (in 1day)"
+        "TTL 7d from TRAINJOB_GC_TTL not reached: expires at 2026-03-11T00:00:00Z (in 1d)"
     );
 }
 
@@ -770,7 +770,7 @@ fn clock_skew_reason_gives_lead() {
     let verdict = decide(&job, &week(), now());
     assert_eq!(
         verdict.reason(now()),
-        "finish time is 1m 30s ahead of the API server's clock (clock skew); kept until then"
+        "finish time is 1m 30s ahead of the run's clock (the API server's, or --now), a clock skew; kept until then"
     );
 }
 
