@@ -6,7 +6,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 if [ -z "${TEST_KUBECONFIG:-}" ]; then
   echo "==> building trainjob-gc" >&2
-  cargo build --release --locked --quiet
+  echo "    (the first build compiles every dependency: about 10 minutes on 2 cores)" >&2
+  cargo build --release --locked
   exec hack/with-cluster.sh -- "$0" "$@"
 fi
 
