@@ -2,9 +2,10 @@
 # Runs a throw-away Kubernetes control plane on 127.0.0.1 for trainjob-gc's integration tests:
 # etcd, kube-apiserver with the TrainJob CRD from tests/fixtures, and on request a
 # kube-controller-manager that runs only the garbage-collector and namespace controllers.
+# --no-crd leaves the CRD out, for tests of a cluster without Kubeflow Trainer.
 #
 # Usage:
-#   hack/cluster.sh start DIR [--controller-manager]
+#   hack/cluster.sh start DIR [--controller-manager] [--no-crd]
 #   hack/cluster.sh stop DIR
 #   hack/cluster.sh stop-apiserver DIR    # stops kube-apiserver only; etcd keeps the data
 #   hack/cluster.sh start-apiserver DIR   # starts it again on the same port
@@ -27,7 +28,7 @@ die() { log "error: $*"; exit 1; }
 usage() {
   cat <<'EOF'
 Usage:
-  hack/cluster.sh start DIR [--controller-manager]
+  hack/cluster.sh start DIR [--controller-manager] [--no-crd]
   hack/cluster.sh stop DIR
   hack/cluster.sh stop-apiserver DIR
   hack/cluster.sh start-apiserver DIR
@@ -172,6 +173,7 @@ write_state() {
     printf 'etcd_peer_port=%q\n' "$etcd_peer_port"
     printf 'apiserver_port=%q\n' "$apiserver_port"
     printf 'admin_token=%q\n' "$admin_token"
+    printf 'with_crd=%q\n' "$with_crd"
   } >"$dir/state"
 }
 
@@ -454,10 +456,12 @@ on_start_exit() {
 
 cmd_start() {
   local path="" with_controller_manager=0 arg
+  with_crd=1
   for arg in "$@"; do
     case $arg in
       --controller-manager) with_controller_manager=1 ;;
-      -*) usage >&2; die "invalid option for start: $arg (the only option is --controller-manager)" ;;
+      --no-crd) with_crd=0 ;;
+      -*) usage >&2; die "invalid option for start: $arg (the options are --controller-manager and --no-crd)" ;;
       *) [ -z "$path" ] || die "start takes one DIR, got $path and $arg"; path=$arg ;;
     esac
   done
@@ -490,10 +494,14 @@ cmd_start() {
     write_kubeconfig "$user" "${!token_var}"
   done
 
-  phase=$(now_us)
-  install_crd
-  wait_for kube-apiserver "a list of TrainJobs to return 200" trainjobs_listable
-  log "CRD $crd_name served ($(elapsed_since "$phase") s)"
+  if [ "$with_crd" = 1 ]; then
+    phase=$(now_us)
+    install_crd
+    wait_for kube-apiserver "a list of TrainJobs to return 200" trainjobs_listable
+    log "CRD $crd_name served ($(elapsed_since "$phase") s)"
+  else
+    log "CRD $crd_name not installed (--no-crd)"
+  fi
 
   if [ "$with_controller_manager" = 1 ]; then
     phase=$(now_us)
@@ -547,7 +555,10 @@ cmd_start_apiserver() {
   local started
   started=$(now_us)
   start_apiserver
-  wait_for kube-apiserver "a list of TrainJobs to return 200" trainjobs_listable
+  # A state file without with_crd comes from a start that installed the CRD.
+  if [ "${with_crd:-1}" = 1 ]; then
+    wait_for kube-apiserver "a list of TrainJobs to return 200" trainjobs_listable
+  fi
   log "kube-apiserver ready again on https://127.0.0.1:$apiserver_port ($(elapsed_since "$started") s)"
 }
 
