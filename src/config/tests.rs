@@ -119,11 +119,11 @@ fn effective_values_name_default_source() {
         effective(&settings, "TTL"),
         ("7d".to_owned(), Source::Environment)
     );
-    let unset_without_default = settings
-        .effective
-        .iter()
-        .any(|(key, _, _)| key == "TRAINJOB_GC_MAX_TTL");
-    assert!(!unset_without_default);
+    assert_eq!(
+        effective(&settings, "MAX_TTL"),
+        ("(unset)".to_owned(), Source::Default)
+    );
+    assert_eq!(settings.effective.len(), SETTINGS.len(), "every setting is logged");
 }
 
 #[test]
