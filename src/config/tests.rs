@@ -123,7 +123,11 @@ fn effective_values_name_default_source() {
         effective(&settings, "MAX_TTL"),
         ("(unset)".to_owned(), Source::Default)
     );
-    assert_eq!(settings.effective.len(), SETTINGS.len(), "every setting is logged");
+    assert_eq!(
+        settings.effective.len(),
+        SETTINGS.len(),
+        "every setting is logged"
+    );
 }
 
 #[test]
