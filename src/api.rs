@@ -72,6 +72,11 @@ pub enum RequestError {
     BudgetSpent { what: String, last: String },
     #[error("{what} was stopped by the run's deadline or a signal")]
     Cancelled { what: String },
+    #[error(
+        "{what} got no response within {} after the run's deadline or a signal, so it was abandoned; the server may still apply it",
+        humantime::format_duration(IN_FLIGHT_GRACE)
+    )]
+    Abandoned { what: String },
     #[error("failed to build the request for {what}: {source}")]
     Build {
         what: String,
@@ -85,6 +90,12 @@ pub enum RequestError {
         source: kube::Error,
     },
 }
+
+/// Time a request already sent may still take once the deadline has passed or a signal has
+/// arrived, unless `REQUEST_TIMEOUT` ends it sooner. Kubernetes waits 30 s between SIGTERM and
+/// SIGKILL by default, as long as the default `REQUEST_TIMEOUT`. This bound leaves time to write
+/// the summary and the report before the kill.
+pub const IN_FLIGHT_GRACE: Duration = Duration::from_secs(5);
 
 /// The transient failure of one attempt.
 struct Transient {
@@ -183,7 +194,7 @@ impl Api {
     /// transient (any status code) for the caller to interpret.
     ///
     /// Transient: 429, 500, 502, 503, 504, a failed connection and a timeout. They are retried up
-    /// to `RETRY_LIMIT` times with capped exponential backoff and full jitter, never sooner than a
+    /// to `RETRY_LIMIT` times with capped exponential backoff and jitter, never sooner than a
     /// `Retry-After`, while the run's `RETRY_BUDGET` lasts. A `Retry-After` longer than
     /// `RETRY_BACKOFF_MAX` gives the request up instead of waiting.
     pub async fn execute(
@@ -198,7 +209,8 @@ impl Api {
                 what: what.to_owned(),
                 source,
             })?;
-            // A request already sent is let finish or time out; only waiting is cut short.
+            // Once the run is stopped no request starts. One already sent may finish, time out,
+            // or be abandoned IN_FLIGHT_GRACE after the stop (see `attempt`).
             tokio::select! {
                 biased;
                 () = self.cancel.cancelled() => return Err(RequestError::Cancelled { what: what.to_owned() }),
@@ -206,6 +218,11 @@ impl Api {
             }
             let transient = match self.attempt(request).await {
                 Ok(answer) => return Ok(answer),
+                Err(AttemptError::Abandoned) => {
+                    return Err(RequestError::Abandoned {
+                        what: what.to_owned(),
+                    });
+                }
                 Err(AttemptError::Permanent(source)) => {
                     return Err(RequestError::Client {
                         what: what.to_owned(),
@@ -280,13 +297,23 @@ impl Api {
         let timeout = self.limits.request_timeout;
         let method = request.method().clone();
         let uri = request.uri().clone();
-        let result = tokio::time::timeout(timeout, async {
+
+        let send = tokio::time::timeout(timeout, async {
             let response = self.client.send(request.map(Body::from)).await?;
             let (parts, body) = response.into_parts();
             let body = body.collect().await?.to_bytes();
             Ok::<_, kube::Error>((parts, body))
-        })
-        .await;
+        });
+        // Once the run is stopped, a request in flight gets IN_FLIGHT_GRACE more at most.
+        let grace_over = async {
+            self.cancel.cancelled().await;
+            tokio::time::sleep(IN_FLIGHT_GRACE).await;
+        };
+        let result = tokio::select! {
+            result = send => result,
+            () = grace_over => return Err(AttemptError::Abandoned),
+        };
+
         let (parts, body) = match result {
             Err(_) => {
                 return Err(AttemptError::Transient(Transient {
@@ -301,6 +328,7 @@ impl Api {
             Ok(Err(err)) => return Err(classify_client_error(err)),
             Ok(Ok(answer)) => answer,
         };
+
         debug!(method = %method, path = uri.path(), status = parts.status.as_u16(), "answer");
         if let Some(date) = date_header(&parts.headers) {
             let mut clock = self.server_clock.lock().expect("clock lock");
@@ -308,6 +336,7 @@ impl Api {
                 *clock = Some((date, Instant::now()));
             }
         }
+
         let answer = Answer {
             status: parts.status,
             body,
@@ -458,6 +487,8 @@ pub struct Access {
 enum AttemptError {
     Transient(Transient),
     Permanent(kube::Error),
+    /// No response within [`IN_FLIGHT_GRACE`] after the run was stopped.
+    Abandoned,
 }
 
 /// Connection failures and timeouts are transient; errors of the client's own setup (loading

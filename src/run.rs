@@ -759,7 +759,9 @@ impl Lister<'_> {
                 )
                 .await
                 .map_err(|err| match err {
-                    RequestError::Cancelled { .. } => ListFailure::Cancelled,
+                    RequestError::Cancelled { .. } | RequestError::Abandoned { .. } => {
+                        ListFailure::Cancelled
+                    }
                     other => ListFailure::Fatal(Fatal::new(
                         Exit::ApiUnavailable,
                         format!("failed to list TrainJobs: {other}"),
@@ -1159,12 +1161,25 @@ fn classify_delete(
 fn request_failed(candidate: &Candidate, err: RequestError) -> (RunResult, Verdict, String) {
     let (namespace, name, uid) = (candidate.namespace(), candidate.name(), candidate.uid());
     let verdict = candidate.verdict.clone();
-    if let RequestError::Cancelled { .. } = err {
-        return (
-            RunResult::Interrupted,
-            verdict,
-            "stopped by the deadline or a signal before the delete finished".to_owned(),
-        );
+    match err {
+        RequestError::Cancelled { .. } => {
+            return (
+                RunResult::Interrupted,
+                verdict,
+                "stopped by the deadline or a signal before the delete was sent or retried"
+                    .to_owned(),
+            );
+        }
+        RequestError::Abandoned { .. } => {
+            let reason = format!(
+                "the deadline or a signal came while the delete was in flight, and no response came \
+                 within {}; the TrainJob may or may not be deleted",
+                humantime::format_duration(crate::api::IN_FLIGHT_GRACE)
+            );
+            warn!(namespace, name, uid, reason = %reason, "delete abandoned");
+            return (RunResult::Interrupted, verdict, reason);
+        }
+        _ => {}
     }
     let reason = err.to_string();
     warn!(namespace, name, uid, reason = %reason, "delete failed");

@@ -952,6 +952,34 @@ async fn sigint_during_listing_deletes_nothing() {
     assert_logged(&run, "signal received", "SIGINT");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stalled_delete_exits_within_grace() {
+    let scene = Scene::new("stalled").await;
+    scene.due(&["stuck"]).await;
+    scene
+        .proxy
+        .add(Rule::delete_trainjob().then(Action::Stall(Duration::from_secs(120))));
+    // The default request timeout is 30 s, as long as a pod's default grace period.
+    let settings = scene.settings(&[]);
+
+    let running = start(&scene.proxy.kubeconfig(), &settings);
+    while scene.proxy.deletes() < 1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    running.signal("TERM").await;
+    let signalled = Instant::now();
+    let (run, ended) = running.finish(Duration::from_secs(40)).await;
+
+    run.assert_code(7);
+    let took = ended.duration_since(signalled);
+    assert!(
+        took < Duration::from_secs(12),
+        "exit {took:?} after SIGTERM"
+    );
+    assert_eq!(names(&run, "interrupted"), set(&["stuck"]));
+    assert_eq!(run.summary()["exitCode"], 7);
+}
+
 // --- the API server's clock -------------------------------------------------------------------
 
 /// Builds a rule that sets every response's `Date` to the local time plus `offset_seconds`.
