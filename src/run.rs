@@ -144,6 +144,8 @@ impl Output {
 pub async fn main(cli: Cli) -> Exit {
     let started = Instant::now();
     let cancel = CancellationToken::new();
+    // From here on a signal stops the run in order, also while the ConfigMap is read.
+    watch_signals(cancel.clone());
 
     // 1. Flags and environment, checked before any API call.
     let flags = cli.layer();
@@ -222,8 +224,8 @@ pub async fn main(cli: Cli) -> Exit {
         Err(fatal) => return fail(&fatal),
     };
 
-    // 4. Deadline and signals stop new work; the summary is still written.
-    spawn_stop_triggers(cancel.clone(), settings.limits.deadline);
+    // 4. The deadline, like a signal, stops new work; the summary is still written.
+    watch_deadline(cancel.clone(), started, settings.limits.deadline);
     let api = Api::new(client, settings.limits.clone(), cancel.clone());
     log_start(&settings, &target);
 
@@ -353,11 +355,15 @@ async fn read_configmap(
     let answer = api
         .get_configmap(namespace, configmap)
         .await
-        .map_err(|err| {
-            Fatal::new(
+        .map_err(|err| match err {
+            RequestError::Cancelled { .. } | RequestError::Abandoned { .. } => Fatal::new(
+                Exit::Interrupted,
+                format!("a signal stopped the run while it read the policy ConfigMap {name}; nothing was deleted"),
+            ),
+            other => Fatal::new(
                 Exit::ConfigMapUnavailable,
-                format!("failed to read the policy ConfigMap {name}: {err}"),
-            )
+                format!("failed to read the policy ConfigMap {name}: {other}"),
+            ),
         })?;
     match answer.status.as_u16() {
         200 => {}
@@ -413,32 +419,40 @@ async fn read_configmap(
     Settings::from_raw(&Merged::from_layers(&[flags, env, &layer])).map_err(config_fatal)
 }
 
-fn spawn_stop_triggers(cancel: CancellationToken, deadline: Duration) {
-    let on_deadline = cancel.clone();
+/// Cancels the run once `deadline` has passed since it started.
+fn watch_deadline(cancel: CancellationToken, started: Instant, deadline: Duration) {
     tokio::spawn(async move {
-        tokio::time::sleep(deadline).await;
-        if !on_deadline.is_cancelled() {
+        tokio::time::sleep_until(started + deadline).await;
+        if !cancel.is_cancelled() {
             warn!(deadline = %humantime::format_duration(deadline), "deadline reached (TRAINJOB_GC_DEADLINE); starting no new deletion");
-            on_deadline.cancel();
+            cancel.cancel();
         }
-    });
-    tokio::spawn(async move {
-        let signal = wait_for_signal().await;
-        warn!(signal, "signal received; starting no new deletion");
-        cancel.cancel();
     });
 }
 
-async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
+/// Cancels the run on the first SIGTERM or SIGINT. The handlers are installed before this
+/// returns, not when a task first runs, so that no signal after it kills the process outright.
+fn watch_signals(cancel: CancellationToken) {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    // A signal whose handler cannot be installed keeps its default action: it ends the process.
+    let term = signal(SignalKind::terminate()).ok();
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    async fn received(signal: Option<Signal>) {
+        match signal {
+            Some(mut signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
     }
+    tokio::spawn(async move {
+        let name = tokio::select! {
+            () = received(term) => "SIGTERM",
+            () = received(interrupt) => "SIGINT",
+        };
+        warn!(signal = name, "signal received; starting no new deletion");
+        cancel.cancel();
+    });
 }
 
 fn log_start(settings: &Settings, target: &Target) {

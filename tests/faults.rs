@@ -980,6 +980,36 @@ async fn sigterm_stalled_delete_exits_within_grace() {
     assert_eq!(run.summary()["exitCode"], 7);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_configmap_read_exits_7() {
+    let scene = Scene::new("sigterm-configmap").await;
+    scene.proxy.add(
+        Rule::request(Method::GET, "/configmaps/").then(Action::Stall(Duration::from_secs(120))),
+    );
+    let configmap = format!("{}/policy", scene.ns);
+    let settings = scene.settings(&[("TRAINJOB_GC_CONFIGMAP", &configmap)]);
+
+    let running = start(&scene.proxy.kubeconfig(), &settings);
+    while scene.proxy.count(|e| e.path.contains("/configmaps/")) < 1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    running.signal("TERM").await;
+    let signalled = Instant::now();
+    let (run, ended) = running.finish(Duration::from_secs(40)).await;
+
+    run.assert_code(7);
+    let took = ended.duration_since(signalled);
+    assert!(
+        took < Duration::from_secs(12),
+        "exit {took:?} after SIGTERM"
+    );
+    assert!(
+        scene.proxy.writes().is_empty(),
+        "{}",
+        scene.proxy.describe()
+    );
+}
+
 // --- the API server's clock -------------------------------------------------------------------
 
 /// Builds a rule that sets every response's `Date` to the local time plus `offset_seconds`.
