@@ -119,8 +119,15 @@ pub struct Api {
 pub struct Page<'a> {
     #[serde(default)]
     pub metadata: ListMeta,
+    /// `null` is read as no items, as client-go reads it.
     #[serde(borrow, default)]
-    pub items: Vec<&'a RawValue>,
+    items: Option<Vec<&'a RawValue>>,
+}
+
+impl<'a> Page<'a> {
+    pub fn items(&self) -> &[&'a RawValue] {
+        self.items.as_deref().unwrap_or_default()
+    }
 }
 
 #[derive(Deserialize, Default)]

@@ -803,7 +803,7 @@ impl Lister<'_> {
                     format!("the API server's list of TrainJobs is not a readable list: {err}"),
                 ))
             })?;
-            for item in &page.items {
+            for item in page.items() {
                 self.take(item, output, candidates);
             }
             match page

@@ -1115,6 +1115,23 @@ async fn list_without_item_array_exits_3() {
     assert_logged(&run, "not a readable list", "");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn null_list_items_are_empty_page() {
+    let scene = Scene::new("null-items").await;
+    scene.due(&["done"]).await;
+    scene
+        .proxy
+        .add(Rule::list_trainjobs().then(Action::rewrite(|list| {
+            list["items"] = serde_json::Value::Null;
+        })));
+
+    let run = scene.run(&[]).await;
+
+    run.assert_code(0);
+    assert_eq!(scene.remaining().await, set(&["done"]));
+    assert_eq!(run.summary()["listed"], 0);
+}
+
 // --- an API server of its own -----------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
