@@ -734,8 +734,9 @@ struct Lister<'a> {
     settings: &'a Settings,
     now_override: Option<Timestamp>,
     now: Option<Timestamp>,
-    /// Hashes of the uids already decided, so that a listing restarted after an expired
-    /// `continue` token repeats no work. A collision would skip a TrainJob, which only keeps it.
+    /// Hashes of the items already decided ([`SightKey`]), so that a listing restarted after an
+    /// expired `continue` token repeats no work. A collision would skip a TrainJob, which only
+    /// keeps it.
     seen: HashSet<u64>,
     hasher: RandomState,
 }
@@ -854,7 +855,13 @@ impl Lister<'_> {
         let job = match TrainJob::from_json(item) {
             Ok(job) => job,
             Err(malformed) => {
-                if !malformed.uid.is_empty() && !self.first_sight(&malformed.uid) {
+                // Without a uid the item's text identifies it, as long as it does not change.
+                let key = if malformed.uid.is_empty() {
+                    SightKey::Text(item.get())
+                } else {
+                    SightKey::Uid(&malformed.uid)
+                };
+                if !self.first_sight(key) {
                     return;
                 }
                 let verdict = Verdict::malformed(malformed.problem.clone());
@@ -875,7 +882,8 @@ impl Lister<'_> {
                 return;
             }
         };
-        if !self.first_sight(&job.uid) {
+
+        if !self.first_sight(SightKey::Uid(&job.uid)) {
             return;
         }
         if self
@@ -886,6 +894,7 @@ impl Lister<'_> {
         {
             return;
         }
+
         let verdict = decide::decide(&job, &self.settings.policy, now);
         let id = Identity {
             namespace: &job.namespace,
@@ -920,11 +929,27 @@ impl Lister<'_> {
         output.record(id, &verdict, RunResult::Kept, reason);
     }
 
-    fn first_sight(&mut self, uid: &str) -> bool {
+    fn first_sight(&mut self, key: SightKey<'_>) -> bool {
         let mut hasher = self.hasher.build_hasher();
-        hasher.write(uid.as_bytes());
+        match key {
+            SightKey::Uid(uid) => {
+                hasher.write_u8(0);
+                hasher.write(uid.as_bytes());
+            }
+            SightKey::Text(text) => {
+                hasher.write_u8(1);
+                hasher.write(text.as_bytes());
+            }
+        }
         self.seen.insert(hasher.finish())
     }
+}
+
+/// The identity of a list item across a restarted listing.
+enum SightKey<'a> {
+    Uid(&'a str),
+    /// The raw JSON of an item without a uid.
+    Text(&'a str),
 }
 
 fn check_list_answer(answer: &Answer, settings: &Settings) -> Result<(), ListFailure> {

@@ -576,6 +576,9 @@ async fn expired_continue_token_restarts_the_listing() {
     let scene = Scene::new("expired-token").await;
     scene.due(&["due-1", "due-2", "due-3", "due-4"]).await;
     scene.young(&["young-1", "young-2", "young-3"]).await;
+    // Sorted first, so it is on the first page, which is listed twice. Without a uid, only its
+    // text identifies it as seen before.
+    scene.due(&["a-no-uid"]).await;
     scene
         .proxy
         .add(Rule::list_trainjobs().query("continue=").times(1).then(
@@ -584,13 +587,22 @@ async fn expired_continue_token_restarts_the_listing() {
             "The provided continue parameter is too old to display a consistent list result.",
         ),
     ));
+    scene
+        .proxy
+        .add(Rule::list_trainjobs().then(Action::rewrite(|list| {
+            for item in list["items"].as_array_mut().unwrap() {
+                if item["metadata"]["name"] == "a-no-uid" {
+                    item["metadata"].as_object_mut().unwrap().remove("uid");
+                }
+            }
+        })));
 
     let run = scene.run(&[("TRAINJOB_GC_PAGE_SIZE", "2")]).await;
 
     run.assert_code(0);
     assert_eq!(
         scene.remaining().await,
-        set(&["young-1", "young-2", "young-3"]),
+        set(&["a-no-uid", "young-1", "young-2", "young-3"]),
         "{}",
         run.explain()
     );
@@ -600,13 +612,14 @@ async fn expired_continue_token_restarts_the_listing() {
     let records = run.records();
     assert_eq!(
         records.len(),
-        7,
+        8,
         "a TrainJob was reported twice or not at all\n{}",
         run.explain()
     );
     let reported: BTreeSet<_> = records.iter().map(|r| r["name"].to_string()).collect();
-    assert_eq!(reported.len(), 7, "{}", run.explain());
-    assert_eq!(run.summary()["listed"], 7);
+    assert_eq!(reported.len(), 8, "{}", run.explain());
+    assert_eq!(run.record("a-no-uid")["rule"], "malformed");
+    assert_eq!(run.summary()["listed"], 8);
     assert_logged(&run, "continue token expired", "");
 }
 
