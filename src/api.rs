@@ -332,7 +332,7 @@ impl Api {
                     retry_after: None,
                 }));
             }
-            Ok(Err(err)) => return Err(classify_client_error(err)),
+            Ok(Err(err)) => return Err(classify_client_error(err, &method, &uri, timeout)),
             Ok(Ok(answer)) => answer,
         };
 
@@ -500,16 +500,48 @@ enum AttemptError {
 
 /// Connection failures and timeouts are transient; errors of the client's own setup (loading
 /// credentials, building TLS) are not, because a retry would fail the same way.
-fn classify_client_error(err: kube::Error) -> AttemptError {
+fn classify_client_error(
+    err: kube::Error,
+    method: &http::Method,
+    uri: &http::Uri,
+    timeout: Duration,
+) -> AttemptError {
     match err {
         kube::Error::HyperError(_) | kube::Error::Service(_) => {
+            // The client's read timeout is REQUEST_TIMEOUT too (see `cluster::client`), so it
+            // may end a slow request before the timeout around the whole request does.
+            let description = if is_timed_out(&err) {
+                format!(
+                    "{method} {} timed out ({}; TRAINJOB_GC_REQUEST_TIMEOUT is {})",
+                    uri.path(),
+                    error_chain(&err),
+                    humantime::format_duration(timeout)
+                )
+            } else {
+                format!("connection failed: {}", error_chain(&err))
+            };
             AttemptError::Transient(Transient {
-                description: format!("connection failed: {}", error_chain(&err)),
+                description,
                 retry_after: None,
             })
         }
         other => AttemptError::Permanent(other),
     }
+}
+
+/// True when an I/O error with kind `TimedOut` is among the error's sources.
+fn is_timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(cause) = current {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        current = cause.source();
+    }
+    false
 }
 
 /// Joins an error and its sources, for errors whose top-level message hides the cause.
@@ -561,6 +593,54 @@ mod tests {
         let mut headers = http::HeaderMap::new();
         headers.insert(http::header::RETRY_AFTER, "3".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn read_timeout_is_described_as_a_timeout() {
+        let err =
+            kube::Error::Service(Box::new(std::io::Error::from(std::io::ErrorKind::TimedOut)));
+        let uri: http::Uri = "/apis/trainer.kubeflow.org/v1alpha1/trainjobs"
+            .parse()
+            .unwrap();
+        let AttemptError::Transient(transient) =
+            classify_client_error(err, &http::Method::GET, &uri, Duration::from_millis(300))
+        else {
+            panic!("a timeout must be transient");
+        };
+        assert!(
+            transient
+                .description
+                .starts_with("GET /apis/trainer.kubeflow.org/v1alpha1/trainjobs timed out"),
+            "{}",
+            transient.description
+        );
+        assert!(
+            transient
+                .description
+                .ends_with("TRAINJOB_GC_REQUEST_TIMEOUT is 300ms)"),
+            "{}",
+            transient.description
+        );
+    }
+
+    #[test]
+    fn refused_connection_is_not_a_timeout() {
+        let err = kube::Error::Service(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        let AttemptError::Transient(transient) = classify_client_error(
+            err,
+            &http::Method::GET,
+            &"/api".parse().unwrap(),
+            Duration::from_secs(30),
+        ) else {
+            panic!("a refused connection must be transient");
+        };
+        assert!(
+            transient.description.starts_with("connection failed"),
+            "{}",
+            transient.description
+        );
     }
 
     #[test]
