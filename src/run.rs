@@ -21,7 +21,7 @@ use crate::constants::*;
 use crate::decide::{self, Decision, KeepReason, Verdict};
 use crate::exit::Exit;
 use crate::report::{Identity, Record, ReportSink, RunResult, Summary, TableRow};
-use crate::trainjob::TrainJob;
+use crate::trainjob::{Malformed, TrainJob};
 
 /// A run-ending error: its message and exit code.
 #[derive(Debug)]
@@ -805,7 +805,7 @@ impl Lister<'_> {
                 ))
             })?;
             for item in page.items() {
-                self.take(item, output, candidates);
+                self.take(item, namespace, output, candidates);
             }
             match page
                 .metadata
@@ -845,14 +845,16 @@ impl Lister<'_> {
         now
     }
 
+    /// Decides about one list item. `listed` is the namespace the list was of, if any.
     fn take(
         &mut self,
         item: &serde_json::value::RawValue,
+        listed: Option<&str>,
         output: &mut Output,
         candidates: &mut Vec<Candidate>,
     ) {
         let now = output.now;
-        let job = match TrainJob::from_json(item) {
+        let job = match TrainJob::from_json(item).and_then(|job| check_namespace(job, listed)) {
             Ok(job) => job,
             Err(malformed) => {
                 // Without a uid the item's text identifies it, as long as it does not change.
@@ -950,6 +952,33 @@ enum SightKey<'a> {
     Uid(&'a str),
     /// The raw JSON of an item without a uid.
     Text(&'a str),
+}
+
+/// Rejects an item whose namespace is missing or is not the one listed. Deleting it would send
+/// `DELETE .../namespaces//trainjobs/NAME` or aim at another namespace than the run's scope.
+fn check_namespace(job: TrainJob, listed: Option<&str>) -> Result<TrainJob, Malformed> {
+    let problem = match listed {
+        _ if job.namespace.is_empty() => {
+            "metadata.namespace is missing, but a TrainJob is namespaced".to_owned()
+        }
+        Some(listed) if listed != job.namespace => format!(
+            "metadata.namespace is {:?}, but the list was of namespace {listed}",
+            job.namespace
+        ),
+        _ => return Ok(job),
+    };
+    let namespace = if job.namespace.is_empty() {
+        listed.unwrap_or_default().to_owned()
+    } else {
+        job.namespace
+    };
+    Err(Malformed {
+        namespace,
+        name: job.name,
+        uid: job.uid,
+        resource_version: job.resource_version,
+        problem,
+    })
 }
 
 fn check_list_answer(answer: &Answer, settings: &Settings) -> Result<(), ListFailure> {
