@@ -509,6 +509,52 @@ async fn vanished_trainjob_is_already_gone() {
     assert_eq!(names(&run, "already-gone"), set(&["vanishing"]));
     assert_eq!(names(&run, "deleted"), set(&["done"]));
     assert_eq!(scene.proxy.deletes(), 2, "{}", scene.proxy.describe());
+    assert_logged(&run, "already gone", "vanishing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_access_review_exits_6_before_any_delete() {
+    let scene = Scene::new("no-delete-right").await;
+    scene.due(&["done"]).await;
+    scene.proxy.add(
+        Rule::request(Method::POST, "/selfsubjectaccessreviews").then(Action::rewrite(|review| {
+            if review["spec"]["resourceAttributes"]["verb"] == "delete" {
+                review["status"] = json!({"allowed": false, "reason": "no RBAC policy matched"});
+            }
+        })),
+    );
+
+    let run = scene.run(&[]).await;
+
+    run.assert_code(6);
+    assert_eq!(scene.remaining().await, set(&["done"]));
+    assert_eq!(scene.proxy.deletes(), 0, "{}", scene.proxy.describe());
+    assert_eq!(scene.proxy.lists(), 0, "{}", scene.proxy.describe());
+    assert_logged(
+        &run,
+        "missing permission",
+        "delete on trainjobs.trainer.kubeflow.org",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_access_review_is_skipped() {
+    let scene = Scene::new("review-refused").await;
+    scene.due(&["done"]).await;
+    scene
+        .proxy
+        .add(Rule::request(Method::POST, "/selfsubjectaccessreviews").then(Action::status(403)));
+
+    let run = scene.run(&[]).await;
+
+    run.assert_code(0);
+    assert!(scene.remaining().await.is_empty(), "{}", run.explain());
+    // The first refusal ends the check; the list and the deletions then go ahead.
+    let reviews = scene
+        .proxy
+        .count(|e| e.path.ends_with("/selfsubjectaccessreviews"));
+    assert_eq!(reviews, 1, "{}", scene.proxy.describe());
+    assert_logged(&run, "refused the SelfSubjectAccessReview", "");
 }
 
 // --- client-side rate limit and concurrency ---------------------------------------------------
@@ -716,6 +762,7 @@ async fn conflict_then_opted_out_is_kept() {
         scene.proxy.describe()
     );
     assert_eq!(run.summary()["conflicts"], 1);
+    assert_logged(&run, "kept after a conflict", "opted-out");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
