@@ -164,10 +164,10 @@ pub async fn main(cli: Cli) -> Exit {
         let deferred = |problem: &config::Problem| configmap.is_some() && problem.across_settings;
         problems.extend(err.0.iter().filter(|problem| !deferred(problem)).cloned());
     }
-    let log_format = match &early_settings {
-        Ok(settings) => settings.log_format,
-        Err(_) => config::LogFormat::Text,
-    };
+    let early_settings = early_settings.ok().or_else(|| settings_without_ttl(&flags, &env));
+    let log_format = early_settings
+        .as_ref()
+        .map_or(config::LogFormat::Text, |settings| settings.log_format);
     if !problems.is_empty() {
         return fail_before_logging(log_format, &config_fatal(ConfigError(problems)));
     }
@@ -183,7 +183,6 @@ pub async fn main(cli: Cli) -> Exit {
                 );
             }
         };
-    let early_settings = Settings::from_raw(&early).ok();
     let early_limits = early_settings
         .as_ref()
         .map(|s| s.limits.clone())
@@ -284,6 +283,17 @@ pub async fn main(cli: Cli) -> Exit {
         }
     }
     exit
+}
+
+/// Settings of the flags and the environment when only the TTL is missing from them, which is
+/// usual when the ConfigMap sets it. The placeholder TTL decides nothing: these settings give
+/// only the log format and the request limits of the ConfigMap read.
+fn settings_without_ttl(flags: &config::Layer, env: &config::Layer) -> Option<Settings> {
+    let placeholder = config::Layer {
+        source: config::Source::Default,
+        values: [(format!("{ENV_PREFIX}TTL"), "0s".to_owned())].into(),
+    };
+    Settings::from_raw(&Merged::from_layers(&[flags, env, &placeholder])).ok()
 }
 
 fn exit_reason(exit: Exit) -> &'static str {

@@ -513,6 +513,47 @@ async fn vanished_trainjob_is_already_gone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configmap_faults_exit_5_or_3() {
+    let cluster = Cluster::connect().await;
+    let ns = cluster.namespace("configmap-faults").await;
+    let cases: [(&str, Action, i32, &str); 4] = [
+        ("404", Action::status(404), 5, "was not found"),
+        (
+            "403",
+            Action::status(403),
+            5,
+            "grant get on configmaps named policy",
+        ),
+        ("401", Action::status(401), 3, "rejected the credentials"),
+        ("503", Action::status(503), 5, "failed after 3 attempts"),
+    ];
+    let configmap = format!("{ns}/policy");
+    for (fault, action, exit, message) in cases {
+        let proxy = Proxy::start().await;
+        proxy.add(Rule::request(Method::GET, "/configmaps/policy").then(action));
+
+        let run = run(
+            &proxy.kubeconfig(),
+            &[
+                ("TRAINJOB_GC_CONFIGMAP", &configmap),
+                ("TRAINJOB_GC_RETRY_LIMIT", "2"),
+            ],
+        )
+        .await;
+
+        assert_eq!(run.code, exit, "HTTP {fault}\n{}", run.explain());
+        // JSON and the retry limit of the environment apply although the TTL is not set there.
+        assert_logged(&run, message, "");
+        assert!(
+            proxy.writes().is_empty(),
+            "HTTP {fault}: {}",
+            proxy.describe()
+        );
+        assert_eq!(proxy.lists(), 0, "HTTP {fault}: {}", proxy.describe());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denied_access_review_exits_6_before_any_delete() {
     let scene = Scene::new("no-delete-right").await;
     scene.due(&["done"]).await;
