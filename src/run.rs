@@ -164,7 +164,9 @@ pub async fn main(cli: Cli) -> Exit {
         let deferred = |problem: &config::Problem| configmap.is_some() && problem.across_settings;
         problems.extend(err.0.iter().filter(|problem| !deferred(problem)).cloned());
     }
-    let early_settings = early_settings.ok().or_else(|| settings_without_ttl(&flags, &env));
+    let early_settings = early_settings
+        .ok()
+        .or_else(|| settings_without_ttl(&flags, &env));
     let log_format = early_settings
         .as_ref()
         .map_or(config::LogFormat::Text, |settings| settings.log_format);
