@@ -185,12 +185,12 @@ async fn invalid_configmap_values_are_configuration_errors() {
         );
         assert_eq!(run.code, 2, "case {name}\n{}", run.explain());
         assert!(
-            run.stderr.contains(expected),
+            run.log().contains(expected),
             "case {name}: no {expected:?} in\n{}",
             run.explain()
         );
         assert!(
-            run.stderr.contains(&format!("ConfigMap {configmap}")),
+            run.log().contains(&format!("ConfigMap {configmap}")),
             "case {name}: source not named\n{}",
             run.explain()
         );
@@ -413,7 +413,7 @@ async fn max_ttl_caps_a_longer_annotation() {
     );
     below.assert_code(2);
     assert!(
-        below.stderr.contains("TRAINJOB_GC_MAX_TTL=\"1m\""),
+        below.log().contains("TRAINJOB_GC_MAX_TTL=\"1m\""),
         "{}",
         below.explain()
     );

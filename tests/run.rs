@@ -414,7 +414,7 @@ async fn invalid_value_stops_before_any_api_call() {
     let run = cluster.run(&[("TRAINJOB_GC_TTL", "3600")], &[]);
     run.assert_code(2);
     assert!(
-        run.stderr.contains("TRAINJOB_GC_TTL=\"3600\""),
+        run.log().contains("TRAINJOB_GC_TTL=\"3600\""),
         "{}",
         run.explain()
     );

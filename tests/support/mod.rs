@@ -321,6 +321,30 @@ impl Run {
             .collect()
     }
 
+    /// The log on stderr as text: each JSON line becomes its message followed by its other
+    /// fields as `key=value`, so tests match quotes and line breaks as an operator reads them.
+    pub fn log(&self) -> String {
+        let mut text = String::new();
+        for line in self.stderr.lines() {
+            match serde_json::from_str::<Value>(line) {
+                Ok(Value::Object(fields)) => {
+                    if let Some(Value::String(message)) = fields.get("message") {
+                        text.push_str(message);
+                    }
+                    for (key, value) in fields.iter().filter(|(key, _)| *key != "message") {
+                        match value {
+                            Value::String(value) => text.push_str(&format!(" {key}={value}")),
+                            other => text.push_str(&format!(" {key}={other}")),
+                        }
+                    }
+                }
+                _ => text.push_str(line),
+            }
+            text.push('\n');
+        }
+        text
+    }
+
     pub fn explain(&self) -> String {
         format!(
             "exit code {}\n--- stdout\n{}\n--- stderr\n{}",
