@@ -636,12 +636,31 @@ fn decide_retention(
             return verdict(Decision::Keep(reason), None, None, false);
         }
     };
-    if let Some(created) = job
+    // The API server always sets creationTimestamp; without a readable one the finish time
+    // cannot be checked against it, so the TrainJob stays.
+    let created = match job
         .creation_timestamp
         .as_deref()
-        .and_then(|text| parse_time(text).ok())
-        && finished_at < created
+        .map(|t| (t, parse_time(t)))
     {
+        Some((_, Ok(created))) => created,
+        Some((text, Err(problem))) => {
+            let reason = KeepReason::FinishTimeUnknown(format!(
+                "creationTimestamp {text:?} {problem}, so the finish time cannot be checked \
+                 against it"
+            ));
+            return verdict(Decision::Keep(reason), None, None, false);
+        }
+        None => {
+            let reason = KeepReason::FinishTimeUnknown(
+                "metadata.creationTimestamp is missing, so the finish time cannot be checked \
+                 against it"
+                    .to_owned(),
+            );
+            return verdict(Decision::Keep(reason), None, None, false);
+        }
+    };
+    if finished_at < created {
         let reason = KeepReason::FinishTimeUnknown(format!(
             "finish time {finished_at} is earlier than the creation time {created}, which the API \
              server sets itself; a copied or restored object keeps old conditions"

@@ -481,8 +481,6 @@ async fn item_from_another_namespace_is_kept() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "src/decide.rs skips the creation check when creationTimestamp does not parse, \
-            so such a TrainJob is deleted instead of kept"]
 async fn unparsable_creation_timestamp_is_kept() {
     let cluster = Cluster::connect().await;
     let ns = cluster.namespace("bad-creation").await;
@@ -495,7 +493,9 @@ async fn unparsable_creation_timestamp_is_kept() {
 
     run.assert_code(0);
     assert_eq!(cluster.remaining(&ns).await, set(&["garbled"]));
-    assert_eq!(run.record("garbled")["result"], "kept");
+    let record = run.record("garbled");
+    assert_eq!(record["result"], "kept");
+    assert_eq!(record["rule"], "finish-time-unknown", "{record}");
     assert_eq!(proxy.deletes(), 0, "{}", proxy.describe());
 }
 

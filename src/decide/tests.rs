@@ -183,10 +183,19 @@ fn finish_cases() -> Vec<Case> {
             delete("ttl", DAY),
         ),
         case(
-            "unreadable creation time is not checked",
+            "unreadable creation time keeps",
             expired().created_at_text("last week"),
             week(),
-            delete("ttl", DAY),
+            keep("finish-time-unknown", "creationTimestamp \"last week\""),
+        ),
+        case(
+            "missing creation time keeps",
+            TrainJob {
+                creation_timestamp: None,
+                ..expired()
+            },
+            week(),
+            keep("finish-time-unknown", "creationTimestamp is missing"),
         ),
         case(
             "TTL past year 9999 is kept",
@@ -1143,9 +1152,11 @@ proptest! {
         prop_assert_eq!(verdict.outcome, outcome);
         prop_assert_eq!(verdict.finished_at, Some(stated));
         prop_assert!(stated <= now, "finished in the future: {reason}");
-        if let Some(created) = job.creation_timestamp.as_deref().and_then(|text| text.parse::<Timestamp>().ok()) {
-            prop_assert!(stated >= created, "finished before creation: {reason}");
-        }
+        let created = job.creation_timestamp.as_deref().and_then(|text| text.parse::<Timestamp>().ok());
+        let Some(created) = created else {
+            return Err(TestCaseError::fail(format!("deleted without a creation time: {reason}")));
+        };
+        prop_assert!(stated >= created, "finished before creation: {reason}");
 
         let ttl = verdict.ttl.expect("a deletion has a TTL").duration;
         prop_assert_eq!(ttl, expected_ttl(&job, &policy, outcome));
