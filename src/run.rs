@@ -149,7 +149,7 @@ pub async fn main(cli: Cli) -> Exit {
 
     // 1. Flags and environment, checked before any API call.
     let flags = cli.layer();
-    let (env, mut problems) = config::environment_layer(std::env::vars());
+    let (env, mut problems) = config::environment_layer_os(std::env::vars_os());
     let early = Merged::from_layers(&[&flags, &env]);
     let early_settings = Settings::from_raw(&early);
     let configmap_key = format!("{ENV_PREFIX}CONFIGMAP");

@@ -645,6 +645,32 @@ async fn invalid_environment_exits_2_before_any_write() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_utf8_setting_exits_2_without_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+
+    let proxy = Proxy::start().await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_trainjob-gc"))
+        .env_clear()
+        .env("KUBECONFIG", proxy.kubeconfig())
+        .env("TRAINJOB_GC_LOG_FORMAT", "json")
+        .env("TRAINJOB_GC_TTL", std::ffi::OsStr::from_bytes(b"7\xffd"))
+        .env("NOT_OURS", std::ffi::OsStr::from_bytes(b"\xfe"))
+        .output()
+        .expect("start trainjob-gc");
+    let run = support::Run::from(output);
+
+    run.assert_code(2);
+    let message = error_message(&run);
+    assert!(
+        message.contains("TRAINJOB_GC_TTL") && message.contains("not valid UTF-8"),
+        "{}",
+        run.explain()
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.explain());
+    assert!(proxy.exchanges().is_empty(), "{}", proxy.describe());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_now_flag_exits_2() {
     let proxy = Proxy::start().await;
     for (args, settings, expected) in [

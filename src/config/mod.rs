@@ -9,6 +9,7 @@
 pub mod settings;
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
 
@@ -147,6 +148,40 @@ pub fn environment_layer(
         },
         problems,
     )
+}
+
+/// Builds the environment layer from the process environment as the OS gives it. A variable
+/// with this program's prefix whose name or value is not UTF-8 is a problem, not a panic; any
+/// other variable is none of this program's business.
+pub fn environment_layer_os(
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+) -> (Layer, Vec<Problem>) {
+    let mut readable = Vec::new();
+    let mut problems = Vec::new();
+    for (key, value) in vars {
+        match (key.into_string(), value.into_string()) {
+            (Ok(key), Ok(value)) => readable.push((key, value)),
+            (key, value) => {
+                let key = key.unwrap_or_else(|key| key.to_string_lossy().into_owned());
+                if !key.starts_with(ENV_PREFIX) {
+                    continue;
+                }
+                let value = value.unwrap_or_else(|value| value.to_string_lossy().into_owned());
+                problems.push(Problem {
+                    key,
+                    value: Some(value),
+                    source: Some(Source::Environment),
+                    message: "is not valid UTF-8 (shown with each bad byte as \u{FFFD}); set it \
+                              to plain text"
+                        .to_owned(),
+                    across_settings: false,
+                });
+            }
+        }
+    }
+    let (layer, more) = environment_layer(readable);
+    problems.extend(more);
+    (layer, problems)
 }
 
 /// Builds the layer of a ConfigMap's data. `name` is `namespace/name`.

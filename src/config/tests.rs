@@ -283,6 +283,35 @@ fn other_prefixes_are_ignored() {
 }
 
 #[test]
+fn non_utf8_variable_is_a_problem_only_under_the_prefix() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+
+    let bad = || OsString::from_vec(vec![b'7', 0xff, b'd']);
+    let (env, problems) = environment_layer_os([
+        (OsString::from("TRAINJOB_GC_TTL"), bad()),
+        (OsString::from("LANG_OTHER"), bad()),
+        (OsString::from_vec(vec![b'X', 0xfe]), OsString::from("1")),
+        (
+            OsString::from("TRAINJOB_GC_DRY_RUN"),
+            OsString::from("true"),
+        ),
+    ]);
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, vec!["TRAINJOB_GC_TTL"]);
+    assert_eq!(problems[0].value.as_deref(), Some("7\u{FFFD}d"));
+    assert!(
+        problems[0].message.contains("not valid UTF-8"),
+        "{}",
+        problems[0]
+    );
+    assert_eq!(
+        env.values.keys().collect::<Vec<_>>(),
+        vec!["TRAINJOB_GC_DRY_RUN"]
+    );
+}
+
+#[test]
 fn unknown_variable_gets_a_suggestion() {
     let problems = problems_of(&[("TLL", "7d")]);
     let unknown = problems
