@@ -1023,7 +1023,7 @@ fn check_list_answer(answer: &Answer, settings: &Settings) -> Result<(), ListFai
             ),
         ),
         403 => fatal(
-            Exit::ApiUnavailable,
+            Exit::PermissionMissing,
             format!(
                 "may not list TrainJobs: {}; grant list on {TRAINJOB_PLURAL}.{TRAINJOB_GROUP}",
                 answer.message()

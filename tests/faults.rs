@@ -404,7 +404,7 @@ async fn permanent_list_errors_are_not_retried() {
     let cases: [(u16, i32, &str); 5] = [
         (400, 3, "HTTP 400"),
         (401, 3, "rejected the credentials"),
-        (403, 3, "grant list on trainjobs.trainer.kubeflow.org"),
+        (403, 6, "grant list on trainjobs.trainer.kubeflow.org"),
         (404, 4, "is not installed"),
         (422, 3, "HTTP 422"),
     ];
