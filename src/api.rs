@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -109,6 +109,8 @@ pub struct Api {
     limiter: DefaultDirectRateLimiter,
     limits: Limits,
     retries: AtomicU32,
+    /// Set once any answer is 401 Unauthorized: the credentials expired or were revoked.
+    credentials_rejected: AtomicBool,
     cancel: CancellationToken,
     /// The API server's `Date` of the first answer that had one, and when it arrived.
     server_clock: Mutex<Option<(Timestamp, Instant)>>,
@@ -179,6 +181,7 @@ impl Api {
             limiter: RateLimiter::direct(quota),
             limits,
             retries: AtomicU32::new(0),
+            credentials_rejected: AtomicBool::new(false),
             cancel,
             server_clock: Mutex::new(None),
         }
@@ -187,6 +190,11 @@ impl Api {
     /// Retries made in this run so far.
     pub fn retries(&self) -> u32 {
         self.retries.load(Ordering::Relaxed)
+    }
+
+    /// True once the API server answered 401 Unauthorized to any request of this run.
+    pub fn credentials_rejected(&self) -> bool {
+        self.credentials_rejected.load(Ordering::Relaxed)
     }
 
     /// The API server's current time, from the `Date` of an earlier answer plus the time since.
@@ -224,7 +232,12 @@ impl Api {
                 _ = self.limiter.until_ready() => {}
             }
             let transient = match self.attempt(request).await {
-                Ok(answer) => return Ok(answer),
+                Ok(answer) => {
+                    if answer.status == http::StatusCode::UNAUTHORIZED {
+                        self.credentials_rejected.store(true, Ordering::Relaxed);
+                    }
+                    return Ok(answer);
+                }
                 Err(AttemptError::Abandoned) => {
                     return Err(RequestError::Abandoned {
                         what: what.to_owned(),

@@ -25,6 +25,8 @@ pub enum Exit {
     Backlog = 8,
     /// More TrainJobs were due than `ABORT_ABOVE` allows, so none was deleted.
     BreakerTripped = 9,
+    /// The report or its summary could not be written completely.
+    ReportFailed = 10,
 }
 
 impl Exit {
@@ -33,14 +35,27 @@ impl Exit {
     }
 
     /// Precedence when a run ends with several outcomes: the breaker, then an interruption, then
-    /// failures, then backlog.
+    /// failures, then a report not written, then backlog. The other codes end a run on their
+    /// own and are never replaced.
     pub fn rank(self) -> u8 {
         match self {
-            Exit::BreakerTripped => 4,
-            Exit::Interrupted => 3,
-            Exit::DeletionsFailed => 2,
+            Exit::BreakerTripped => 5,
+            Exit::Interrupted => 4,
+            Exit::DeletionsFailed => 3,
+            Exit::ReportFailed => 2,
             Exit::Backlog => 1,
             _ => 0,
+        }
+    }
+
+    /// This exit, or `other` when `other` takes precedence. A code outside the ranked ones
+    /// (such as 3) stays, and a success gives way to any ranked code.
+    pub fn or_worse(self, other: Exit) -> Exit {
+        let replaceable = self == Exit::Success || self.rank() > 0;
+        if replaceable && other.rank() > self.rank() {
+            other
+        } else {
+            self
         }
     }
 }
@@ -48,5 +63,26 @@ impl Exit {
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> ExitCode {
         ExitCode::from(exit.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Exit::*;
+
+    #[test]
+    fn precedence_of_run_outcomes() {
+        assert_eq!(Success.or_worse(ReportFailed), ReportFailed);
+        assert_eq!(Backlog.or_worse(ReportFailed), ReportFailed);
+        assert_eq!(DeletionsFailed.or_worse(ReportFailed), DeletionsFailed);
+        assert_eq!(ReportFailed.or_worse(Interrupted), Interrupted);
+        assert_eq!(BreakerTripped.or_worse(Interrupted), BreakerTripped);
+        assert_eq!(Success.or_worse(Success), Success);
+        // A code that ends the run on its own is kept.
+        assert_eq!(ApiUnavailable.or_worse(ReportFailed), ApiUnavailable);
+        assert_eq!(
+            PermissionMissing.or_worse(DeletionsFailed),
+            PermissionMissing
+        );
     }
 }

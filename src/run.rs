@@ -119,6 +119,8 @@ struct Output {
     table: Option<Vec<TableRow>>,
     summary: Summary,
     now: Timestamp,
+    /// The first failure to write the report; the run goes on and its exit code says so.
+    report_error: Option<std::io::Error>,
 }
 
 impl Output {
@@ -135,7 +137,15 @@ impl Output {
         self.summary.count(verdict, result);
         let record = Record::new(id, verdict, self.now, result, reason);
         if let Err(err) = self.sink.write(&record) {
-            warn!(error = %err, "failed to write the report");
+            self.report_failed(err);
+        }
+    }
+
+    /// Keeps the first report failure and logs it once; later lines would fail the same way.
+    fn report_failed(&mut self, err: std::io::Error) {
+        if self.report_error.is_none() {
+            error!(error = %err, "failed to write the report; the run goes on and exits with code 10");
+            self.report_error = Some(err);
         }
     }
 }
@@ -250,9 +260,10 @@ pub async fn main(cli: Cli) -> Exit {
             ..Summary::default()
         },
         now: Timestamp::now(),
+        report_error: None,
     };
 
-    let exit = match execute(&api, &settings, now_override, &mut output, &cancel).await {
+    let mut exit = match execute(&api, &settings, now_override, &mut output, &cancel).await {
         Ok(exit) => exit,
         Err(fatal) => {
             error!(exit_code = fatal.exit.code(), "{}", fatal.message);
@@ -261,7 +272,14 @@ pub async fn main(cli: Cli) -> Exit {
         }
     };
 
-    // 5. Summary, report and exit code.
+    // 5. Summary, report and exit code. The lines buffered so far are flushed first, so that a
+    // failure to write them is in the summary's exit code.
+    if let Err(err) = output.sink.finish() {
+        output.report_failed(err);
+    }
+    if output.report_error.is_some() {
+        exit = exit.or_worse(Exit::ReportFailed);
+    }
     output.summary.retries = api.retries();
     output.summary.duration_seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     output.summary.exit_code = exit.code();
@@ -269,14 +287,16 @@ pub async fn main(cli: Cli) -> Exit {
         output.summary.exit_reason = exit_reason(exit).to_owned();
     }
     log_summary(&output.summary);
-    if let Err(err) = output
+    let written = output
         .sink
         .write(&serde_json::json!({ "summary": &output.summary }))
+        .and_then(|()| output.sink.finish());
+    if let Err(err) = written
+        && output.report_error.is_none()
     {
-        warn!(error = %err, "failed to write the report summary");
-    }
-    if let Err(err) = output.sink.finish() {
-        warn!(error = %err, "failed to write the report");
+        // The summary above still names the earlier code; the process exits with this one.
+        error!(error = %err, "failed to write the report's end; exiting with code 10");
+        exit = exit.or_worse(Exit::ReportFailed);
     }
     if let Some(rows) = output.table.take() {
         let mut stdout = std::io::stdout().lock();
@@ -309,6 +329,7 @@ fn exit_reason(exit: Exit) -> &'static str {
         Exit::BreakerTripped => {
             "more TrainJobs were due than TRAINJOB_GC_ABORT_ABOVE; none was deleted"
         }
+        Exit::ReportFailed => "the report (TRAINJOB_GC_REPORT) could not be written completely",
         _ => "failed",
     }
 }
@@ -691,6 +712,14 @@ async fn execute(
                         candidate.verdict.clone(),
                         candidate.verdict.reason(now),
                     )
+                } else if api.credentials_rejected() {
+                    // Every further request would be refused the same way.
+                    (
+                        RunResult::Failed,
+                        candidate.verdict.clone(),
+                        "not attempted: the API server rejected the credentials earlier in this run"
+                            .to_owned(),
+                    )
                 } else {
                     delete_one(api, &candidate, policy, now).await
                 };
@@ -706,13 +735,21 @@ async fn execute(
         .expect("no deletion is running")
         .into_inner();
 
+    if api.credentials_rejected() {
+        return Err(Fatal::new(
+            Exit::ApiUnavailable,
+            "the API server rejected the credentials (HTTP 401) during the deletions, so the rest \
+             were not attempted; renew the ServiceAccount token or the kubeconfig's credentials"
+                .to_owned(),
+        ));
+    }
     let summary = &output.summary;
     for (condition, outcome) in [
         (summary.interrupted > 0, Exit::Interrupted),
         (summary.failed + summary.denied > 0, Exit::DeletionsFailed),
     ] {
-        if condition && outcome.rank() > exit.rank() {
-            exit = outcome;
+        if condition {
+            exit = exit.or_worse(outcome);
         }
     }
     Ok(exit)
@@ -1212,6 +1249,14 @@ fn classify_delete(
             )))
         }
         409 => Ok(()),
+        401 => {
+            let reason = format!(
+                "the API server rejected the credentials: {}",
+                answer.message()
+            );
+            warn!(namespace, name, uid, reason = %reason, "delete failed");
+            Err(Box::new((RunResult::Failed, verdict, reason)))
+        }
         code @ (400 | 403 | 405 | 422) => {
             let message = answer.message();
             let reason = if code == 403 && message.contains("cannot delete resource") {

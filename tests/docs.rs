@@ -46,10 +46,14 @@ fn example_env_lists_every_setting_with_its_default() {
 #[test]
 fn readme_exit_codes_match_the_program() {
     let readme = read("README.md");
-    for code in 0..=9 {
+    for code in 0..=10 {
         assert!(
             readme.contains(&format!("| {code} |")),
             "README.md has no row for exit code {code}"
         );
     }
+    assert!(
+        !readme.contains("| 11 |"),
+        "README.md has a row for exit code 11, which the program never uses"
+    );
 }

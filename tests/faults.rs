@@ -484,6 +484,38 @@ async fn admission_denials_are_reported_per_trainjob() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_rejected_during_deletions_stop_the_rest() {
+    let scene = Scene::new("unauthorized").await;
+    let all = ["a", "b", "c", "d", "e"];
+    scene.due(&all).await;
+    // The token expires after the first deletion.
+    scene
+        .proxy
+        .add(Rule::delete_trainjob().after(1).then(Action::status(401)));
+
+    let run = scene.run(&[("TRAINJOB_GC_CONCURRENCY", "1")]).await;
+
+    run.assert_code(3);
+    assert_eq!(scene.proxy.deletes(), 2, "{}", scene.proxy.describe());
+    assert_eq!(names(&run, "deleted").len(), 1, "{}", run.explain());
+    assert_eq!(names(&run, "failed").len(), 4, "{}", run.explain());
+    assert_eq!(scene.remaining().await.len(), 4);
+    let not_attempted = run
+        .records()
+        .into_iter()
+        .filter(|r| {
+            r["reason"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("not attempted")
+        })
+        .count();
+    assert_eq!(not_attempted, 3, "{}", run.explain());
+    assert_eq!(run.summary()["exitCode"], 3, "{}", run.explain());
+    assert_logged(&run, "rejected the credentials", "renew");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vanished_trainjob_is_already_gone() {
     let scene = Scene::new("gone").await;
     scene.due(&["vanishing", "done"]).await;

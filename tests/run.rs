@@ -425,3 +425,37 @@ async fn invalid_value_stops_before_any_api_call() {
         run.explain()
     );
 }
+
+#[tokio::test]
+async fn report_that_cannot_be_written_exits_10() {
+    let cluster = Cluster::connect().await;
+    let ns = cluster.namespace("full-disk").await;
+    let done = cluster.create(&trainjob(&ns, "done").completed(0)).await;
+    cluster.create(&trainjob(&ns, "running")).await;
+    wait_past_creation(&done, 2).await;
+
+    // Every write to /dev/full fails with "no space left on device".
+    let run = cluster.run(
+        &settings_for(
+            &ns,
+            &[
+                TTL_1S[0],
+                TTL_1S[1],
+                TTL_1S[2],
+                ("TRAINJOB_GC_REPORT", "/dev/full"),
+            ],
+        ),
+        &[],
+    );
+
+    run.assert_code(10);
+    assert_eq!(cluster.remaining(&ns).await, set(&["running"]));
+    let log = run.log();
+    assert_eq!(
+        log.matches("failed to write the report").count(),
+        1,
+        "one error, not one per line\n{}",
+        run.explain()
+    );
+    assert!(log.contains("exit_code=10"), "{}", run.explain());
+}
