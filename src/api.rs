@@ -31,6 +31,9 @@ use crate::constants::*;
 pub struct Answer {
     pub status: StatusCode,
     pub body: Bytes,
+    /// Attempts the request took, 1 when the first one was answered. After a lost response the
+    /// server may have applied an earlier attempt.
+    pub attempts: u32,
 }
 
 impl Answer {
@@ -232,7 +235,8 @@ impl Api {
                 _ = self.limiter.until_ready() => {}
             }
             let transient = match self.attempt(request).await {
-                Ok(answer) => {
+                Ok(mut answer) => {
+                    answer.attempts = attempt;
                     if answer.status == http::StatusCode::UNAUTHORIZED {
                         self.credentials_rejected.store(true, Ordering::Relaxed);
                     }
@@ -360,6 +364,7 @@ impl Api {
         let answer = Answer {
             status: parts.status,
             body,
+            attempts: 1,
         };
         if is_transient_status(parts.status) {
             return Err(AttemptError::Transient(Transient {
@@ -661,6 +666,7 @@ mod tests {
         let answer = Answer {
             status: StatusCode::CONFLICT,
             body: Bytes::from_static(br#"{"kind":"Status","message":"precondition failed"}"#),
+            attempts: 1,
         };
         assert_eq!(answer.message(), "precondition failed");
     }

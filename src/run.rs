@@ -1237,6 +1237,14 @@ fn classify_delete(
             let reason = verdict.reason(now);
             Err(Box::new((RunResult::Deleted, verdict, reason)))
         }
+        // An earlier attempt was sent but its answer was lost (a timeout, a reset connection, a
+        // 5xx from a proxy) and the TrainJob is gone now: most likely that attempt deleted it.
+        404 if answer.attempts > 1 => {
+            let note = "the first DELETE's response was lost and the retry found the TrainJob gone";
+            log_deletion(candidate, now, "deleted", Some(note));
+            let reason = format!("{}; {note}", verdict.reason(now));
+            Err(Box::new((RunResult::Deleted, verdict, reason)))
+        }
         404 => {
             info!(
                 namespace,

@@ -516,6 +516,40 @@ async fn credentials_rejected_during_deletions_stop_the_rest() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_delete_response_then_404_counts_as_deleted() {
+    let scene = Scene::new("lost").await;
+    scene.due(&["lost", "plain"]).await;
+    scene.proxy.add(
+        Rule::delete_trainjob()
+            .named("lost")
+            .times(1)
+            .then(Action::LoseResponse),
+    );
+
+    let run = scene.run(&[]).await;
+
+    run.assert_code(0);
+    assert_eq!(scene.remaining().await, set(&[]));
+    assert_eq!(
+        names(&run, "deleted"),
+        set(&["lost", "plain"]),
+        "{}",
+        run.explain()
+    );
+    assert_eq!(scene.proxy.deletes(), 3, "{}", scene.proxy.describe());
+    let lost = run.record("lost");
+    assert!(
+        lost["reason"]
+            .as_str()
+            .unwrap()
+            .contains("response was lost"),
+        "{lost}"
+    );
+    assert_eq!(run.summary()["deleted"], 2);
+    assert_eq!(run.summary()["alreadyGone"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vanished_trainjob_is_already_gone() {
     let scene = Scene::new("gone").await;
     scene.due(&["vanishing", "done"]).await;

@@ -53,6 +53,9 @@ pub enum Action {
     Stall(Duration),
     /// Resets the connection (TCP RST) without forwarding and without a response.
     Reset,
+    /// Forwards, so the server applies the request, then resets the connection instead of
+    /// passing the response on: a response lost on the way back.
+    LoseResponse,
     /// Runs a test step, then forwards.
     Before(Hook),
     /// Forwards, then edits the JSON body of the response.
@@ -571,6 +574,13 @@ async fn handle(
         Some(Action::Stall(wait)) => {
             tokio::time::sleep(wait).await;
             record(None, true);
+            return drop_connection();
+        }
+        Some(Action::LoseResponse) => {
+            let status = forward(&shared, &parts, body)
+                .await
+                .map(|(status, _, _)| status.as_u16());
+            record(status, true);
             return drop_connection();
         }
         Some(Action::Delay(wait)) => {
