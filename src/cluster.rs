@@ -7,6 +7,7 @@ use base64::Engine;
 use kube::config::{Config, KubeConfigOptions, Kubeconfig};
 
 use crate::config::Limits;
+use crate::exit::Exit;
 
 /// Where the run connects and as whom, for the start line.
 #[derive(Debug, Clone)]
@@ -36,6 +37,19 @@ pub enum ConnectError {
     Infer(String),
     #[error("failed to create the API client for {url}: {message}")]
     Client { url: String, message: String },
+}
+
+impl ConnectError {
+    /// An unreadable kubeconfig or an unknown context is the operator's input to fix (2); no
+    /// way to reach a cluster at all is reported like an unreachable one (3).
+    pub fn exit(&self) -> Exit {
+        match self {
+            ConnectError::ReadKubeconfig { .. } | ConnectError::UnknownContext { .. } => {
+                Exit::InvalidConfig
+            }
+            ConnectError::Infer(_) | ConnectError::Client { .. } => Exit::ApiUnavailable,
+        }
+    }
 }
 
 /// Loads the client configuration: `--kubeconfig`, then `KUBECONFIG` and `~/.kube/config`, then

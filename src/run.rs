@@ -189,10 +189,7 @@ pub async fn main(cli: Cli) -> Exit {
         match cluster::load(cli.kubeconfig.as_ref(), cli.context.as_deref()).await {
             Ok(loaded) => loaded,
             Err(err) => {
-                return fail_before_logging(
-                    log_format,
-                    &Fatal::new(Exit::ApiUnavailable, err.to_string()),
-                );
+                return fail_before_logging(log_format, &Fatal::new(err.exit(), err.to_string()));
             }
         };
     let early_limits = early_settings

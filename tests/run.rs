@@ -459,3 +459,29 @@ async fn report_that_cannot_be_written_exits_10() {
     );
     assert!(log.contains("exit_code=10"), "{}", run.explain());
 }
+
+#[tokio::test]
+async fn unknown_context_and_unreadable_kubeconfig_exit_2() {
+    let cluster = Cluster::connect().await;
+    let policy = [("TRAINJOB_GC_TTL", "1d")];
+
+    let run = cluster.run(&policy, &["--context", "prod-typo"]);
+    run.assert_code(2);
+    let log = run.log();
+    assert!(
+        log.contains("\"prod-typo\" is not in the kubeconfig") && log.contains("--context"),
+        "{}",
+        run.explain()
+    );
+
+    let missing = std::env::temp_dir().join(support::unique("no-such-kubeconfig"));
+    let path = missing.to_str().unwrap();
+    let run = cluster.run(&policy, &["--kubeconfig", path]);
+    run.assert_code(2);
+    assert!(
+        run.log()
+            .contains(&format!("failed to read the kubeconfig {path}")),
+        "{}",
+        run.explain()
+    );
+}
