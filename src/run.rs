@@ -237,8 +237,16 @@ pub async fn main(cli: Cli) -> Exit {
     let api = Api::new(client, settings.limits.clone(), cancel.clone());
     log_start(&settings, &target);
 
-    let table =
-        cli.table || (std::io::stdout().is_terminal() && settings.report.as_deref() != Some("-"));
+    let report_to_stdout = settings.report.as_deref() == Some("-");
+    if cli.table && report_to_stdout {
+        return fail(&Fatal::new(
+            Exit::InvalidConfig,
+            "--table and TRAINJOB_GC_REPORT=- would both write to standard output; write the \
+             report to a file, such as TRAINJOB_GC_REPORT=/tmp/report.jsonl, or drop --table"
+                .to_owned(),
+        ));
+    }
+    let table = cli.table || (std::io::stdout().is_terminal() && !report_to_stdout);
     let sink = match ReportSink::open(settings.report.as_deref()) {
         Ok(sink) => sink,
         Err(err) => {

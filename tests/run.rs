@@ -485,3 +485,22 @@ async fn unknown_context_and_unreadable_kubeconfig_exit_2() {
         run.explain()
     );
 }
+
+#[tokio::test]
+async fn table_and_report_on_stdout_together_exit_2() {
+    let cluster = Cluster::connect().await;
+    let ns = cluster.namespace("two-outputs").await;
+    cluster.create(&trainjob(&ns, "done").completed(0)).await;
+
+    // The runner writes the report to standard output.
+    let run = cluster.run(&settings_for(&ns, &TTL_1S), &["--table"]);
+
+    run.assert_code(2);
+    assert!(
+        run.log().contains("--table and TRAINJOB_GC_REPORT=-"),
+        "{}",
+        run.explain()
+    );
+    assert!(run.stdout.is_empty(), "{}", run.explain());
+    assert_eq!(cluster.remaining(&ns).await, set(&["done"]));
+}
