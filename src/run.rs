@@ -450,11 +450,21 @@ async fn read_configmap(
             format!("the ConfigMap {name} is not readable: {err}"),
         )
     })?;
-    let (layer, problems) = config::configmap_layer(name, data);
-    if !problems.is_empty() {
-        return Err(config_fatal(ConfigError(problems)));
+    let (layer, mut problems) = config::configmap_layer(name, data);
+    // Unknown or forbidden keys and bad values are reported together, so that one fix-and-retry
+    // round is enough.
+    match Settings::from_raw(&Merged::from_layers(&[flags, env, &layer])) {
+        Ok(settings) if problems.is_empty() => Ok(settings),
+        Ok(_) => Err(config_fatal(ConfigError(problems))),
+        Err(ConfigError(more)) => {
+            for problem in more {
+                if !problems.contains(&problem) {
+                    problems.push(problem);
+                }
+            }
+            Err(config_fatal(ConfigError(problems)))
+        }
     }
-    Settings::from_raw(&Merged::from_layers(&[flags, env, &layer])).map_err(config_fatal)
 }
 
 /// Cancels the run once `deadline` has passed since it started.

@@ -172,6 +172,12 @@ async fn invalid_configmap_values_are_configuration_errors() {
             json!({"TRAINJOB_GC_POLICY": "delete_on_completion", "TRAINJOB_GC_TTL": "1h"}),
             "contradicts",
         ),
+        // An unknown key does not hide a bad value next to it.
+        (
+            "typo-and-bad-value",
+            json!({"TRAINJOB_GC_TTL": "10ay", "TRAINJOB_GC_KEEP_LATEST": "3"}),
+            "(2 problems)",
+        ),
     ];
     for (name, data, expected) in cases {
         create_configmap(&cluster, &ns, name, data).await;
