@@ -645,6 +645,26 @@ async fn denied_access_review_exits_6_before_any_delete() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_access_review_exits_3_without_listing() {
+    let scene = Scene::new("review-unanswered").await;
+    scene.due(&["done"]).await;
+    scene
+        .proxy
+        .add(Rule::request(Method::POST, "/selfsubjectaccessreviews").then(Action::status(503)));
+
+    let run = scene.run(&[("TRAINJOB_GC_RETRY_LIMIT", "2")]).await;
+
+    run.assert_code(3);
+    assert_eq!(scene.remaining().await, set(&["done"]));
+    let reviews = scene
+        .proxy
+        .count(|e| e.path.ends_with("/selfsubjectaccessreviews"));
+    assert_eq!(reviews, 3, "{}", scene.proxy.describe());
+    assert_eq!(scene.proxy.lists(), 0, "{}", scene.proxy.describe());
+    assert_logged(&run, "did not answer the permission check", "503");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_access_review_is_skipped() {
     let scene = Scene::new("review-refused").await;
     scene.due(&["done"]).await;
