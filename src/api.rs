@@ -31,8 +31,8 @@ use crate::constants::*;
 pub struct Answer {
     pub status: StatusCode,
     pub body: Bytes,
-    /// Attempts the request took, 1 when the first one was answered. After a lost response the
-    /// server may have applied an earlier attempt.
+    /// Number of attempts the request took, 1 when the first got a response. After a lost
+    /// response the server may have applied an earlier attempt.
     pub attempts: u32,
 }
 
@@ -112,7 +112,7 @@ pub struct Api {
     limiter: DefaultDirectRateLimiter,
     limits: Limits,
     retries: AtomicU32,
-    /// Set once any answer is 401 Unauthorized: the credentials expired or were revoked.
+    /// Set once any response is 401 Unauthorized, because the credentials expired or were revoked.
     credentials_rejected: AtomicBool,
     cancel: CancellationToken,
     /// The API server's `Date` of the first answer that had one, and when it arrived.
@@ -195,7 +195,7 @@ impl Api {
         self.retries.load(Ordering::Relaxed)
     }
 
-    /// True once the API server answered 401 Unauthorized to any request of this run.
+    /// Returns true once the API server sent 401 Unauthorized to any request of this run.
     pub fn credentials_rejected(&self) -> bool {
         self.credentials_rejected.load(Ordering::Relaxed)
     }

@@ -40,8 +40,8 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
-    /// An unreadable kubeconfig or an unknown context is the operator's input to fix (2); no
-    /// way to reach a cluster at all is reported like an unreachable one (3).
+    /// Returns 2 for an unreadable kubeconfig or an unknown context, which the operator fixes.
+    /// Returns 3 when no cluster can be reached at all, as for an unreachable API server.
     pub fn exit(&self) -> Exit {
         match self {
             ConnectError::ReadKubeconfig { .. } | ConnectError::UnknownContext { .. } => {

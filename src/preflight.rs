@@ -13,8 +13,8 @@ use crate::run::Fatal;
 ///
 /// A missing permission stops a real run before any change. In dry-run it is a warning that a
 /// real run would be refused. When the review itself is refused, the check is skipped with a
-/// warning, because the list and the deletions will still say what is missing. When the API
-/// server does not answer it within the retry limits, the run stops with exit code 3.
+/// warning, because the list and the deletions will still report what is missing. When the API
+/// server sends no response within the retry limits, the run stops with exit code 3.
 pub async fn check(api: &Api, settings: &Settings, namespaces: &[&str]) -> Result<(), Fatal> {
     let scopes: Vec<Option<&str>> = if settings.scope.namespaces.is_empty() {
         vec![None]
@@ -30,7 +30,7 @@ pub async fn check(api: &Api, settings: &Settings, namespaces: &[&str]) -> Resul
                 Err(RequestError::Cancelled { .. } | RequestError::Abandoned { .. }) => {
                     return Ok(());
                 }
-                // The API server did not answer within the retry limits; the list would wait
+                // The API server sent no response within the retry limits. The list would wait
                 // through them a second time before failing the same way.
                 Err(err @ (RequestError::GaveUp { .. } | RequestError::BudgetSpent { .. })) => {
                     return Err(Fatal::new(

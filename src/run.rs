@@ -119,7 +119,7 @@ struct Output {
     table: Option<Vec<TableRow>>,
     summary: Summary,
     now: Timestamp,
-    /// The first failure to write the report; the run goes on and its exit code says so.
+    /// The first failure to write the report. The run goes on, and exits with code 10.
     report_error: Option<std::io::Error>,
 }
 
@@ -141,7 +141,7 @@ impl Output {
         }
     }
 
-    /// Keeps the first report failure and logs it once; later lines would fail the same way.
+    /// Stores the first report failure and logs it once, because later lines fail the same way.
     fn report_failed(&mut self, err: std::io::Error) {
         if self.report_error.is_none() {
             error!(error = %err, "failed to write the report; the run goes on and exits with code 10");
@@ -299,7 +299,7 @@ pub async fn main(cli: Cli) -> Exit {
     if let Err(err) = written
         && output.report_error.is_none()
     {
-        // The summary above still names the earlier code; the process exits with this one.
+        // The summary above still names the earlier code, but the process exits with this one.
         error!(error = %err, "failed to write the report's end; exiting with code 10");
         exit = exit.or_worse(Exit::ReportFailed);
     }
@@ -1252,8 +1252,8 @@ fn classify_delete(
             let reason = verdict.reason(now);
             Err(Box::new((RunResult::Deleted, verdict, reason)))
         }
-        // An earlier attempt was sent but its answer was lost (a timeout, a reset connection, a
-        // 5xx from a proxy) and the TrainJob is gone now: most likely that attempt deleted it.
+        // An earlier attempt was sent but its response was lost (a timeout, a reset connection,
+        // a 5xx from a proxy), and the TrainJob is gone now. Most likely that attempt deleted it.
         404 if answer.attempts > 1 => {
             let note = "the first DELETE's response was lost and the retry found the TrainJob gone";
             log_deletion(candidate, now, "deleted", Some(note));

@@ -484,7 +484,7 @@ async fn admission_denials_are_reported_per_trainjob() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn credentials_rejected_during_deletions_stop_the_rest() {
+async fn rejected_credentials_stop_deletions() {
     let scene = Scene::new("unauthorized").await;
     let all = ["a", "b", "c", "d", "e"];
     scene.due(&all).await;
@@ -516,7 +516,7 @@ async fn credentials_rejected_during_deletions_stop_the_rest() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_delete_response_then_404_counts_as_deleted() {
+async fn lost_delete_response_counts_as_deleted() {
     let scene = Scene::new("lost").await;
     scene.due(&["lost", "plain"]).await;
     scene.proxy.add(
@@ -645,7 +645,7 @@ async fn denied_access_review_exits_6_before_any_delete() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unanswered_access_review_exits_3_without_listing() {
+async fn unanswered_access_review_exits_3() {
     let scene = Scene::new("review-unanswered").await;
     scene.due(&["done"]).await;
     scene

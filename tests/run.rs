@@ -427,7 +427,7 @@ async fn invalid_value_stops_before_any_api_call() {
 }
 
 #[tokio::test]
-async fn report_that_cannot_be_written_exits_10() {
+async fn unwritable_report_exits_10() {
     let cluster = Cluster::connect().await;
     let ns = cluster.namespace("full-disk").await;
     let done = cluster.create(&trainjob(&ns, "done").completed(0)).await;
@@ -461,7 +461,7 @@ async fn report_that_cannot_be_written_exits_10() {
 }
 
 #[tokio::test]
-async fn unknown_context_and_unreadable_kubeconfig_exit_2() {
+async fn bad_context_or_kubeconfig_exits_2() {
     let cluster = Cluster::connect().await;
     let policy = [("TRAINJOB_GC_TTL", "1d")];
 
@@ -487,7 +487,7 @@ async fn unknown_context_and_unreadable_kubeconfig_exit_2() {
 }
 
 #[tokio::test]
-async fn table_and_report_on_stdout_together_exit_2() {
+async fn table_with_stdout_report_exits_2() {
     let cluster = Cluster::connect().await;
     let ns = cluster.namespace("two-outputs").await;
     cluster.create(&trainjob(&ns, "done").completed(0)).await;
