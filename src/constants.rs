@@ -23,6 +23,8 @@ pub const TRAINER_MANAGER: &str = "trainer.kubeflow.org/trainjob-controller";
 pub const ANNOTATION_TTL: &str = "trainjob-gc/ttl";
 /// Annotation that opts one TrainJob out of deletion when set to `"true"`.
 pub const ANNOTATION_KEEP: &str = "trainjob-gc/keep";
+/// Prefix of the annotations above. Any other key under it is treated as a misspelt one.
+pub const ANNOTATION_PREFIX: &str = "trainjob-gc/";
 
 /// Label Kueue puts on the worker-cluster copy of a MultiKueue job.
 pub const LABEL_MULTIKUEUE_ORIGIN: &str = "kueue.x-k8s.io/multikueue-origin";
@@ -30,6 +32,9 @@ pub const LABEL_MULTIKUEUE_ORIGIN: &str = "kueue.x-k8s.io/multikueue-origin";
 pub const ANNOTATION_ARGOCD_TRACKING: &str = "argocd.argoproj.io/tracking-id";
 /// Label Argo CD sets on objects it tracks by label.
 pub const LABEL_ARGOCD_INSTANCE: &str = "app.kubernetes.io/instance";
+/// Label that Argo CD's documentation recommends as `application.instanceLabelKey` in place of
+/// the default, because `app.kubernetes.io/instance` is also set by Helm charts.
+pub const LABEL_ARGOCD_CUSTOM_INSTANCE: &str = "argocd.argoproj.io/instance";
 /// Prefixes of the labels Flux's kustomize and helm controllers set on what they apply.
 pub const LABEL_PREFIXES_FLUX: [&str; 2] =
     ["kustomize.toolkit.fluxcd.io/", "helm.toolkit.fluxcd.io/"];

@@ -104,7 +104,7 @@ pub enum KeepReason {
     },
     /// A `trainjob-gc/*` annotation does not parse and `INVALID_ANNOTATION=keep`.
     InvalidAnnotation {
-        key: &'static str,
+        key: String,
         value: String,
         problem: String,
     },
@@ -243,11 +243,17 @@ impl Verdict {
             Decision::Delete => {
                 let ttl = self.ttl.as_ref().map(ttl_words).unwrap_or_default();
                 let overdue = self.overdue_seconds(now).unwrap_or(0).max(0);
-                format!(
+                let mut text = format!(
                     "finished {} ago, TTL {ttl} passed {} ago",
                     words_since(self.finished_at, now),
                     crate::duration::words(Duration::from_secs(overdue as u64))
-                )
+                );
+                if let Some(ignored) = &self.ignored_annotation {
+                    text.push_str(&format!(
+                        "; ignored the invalid annotation {ignored} (TRAINJOB_GC_INVALID_ANNOTATION=policy)"
+                    ));
+                }
+                text
             }
             Decision::Keep(reason) => match reason {
                 KeepReason::Terminating {
@@ -287,9 +293,14 @@ impl Verdict {
                     value,
                     problem,
                 } => {
-                    format!(
-                        "annotation {key}={value:?} {problem}; kept (TRAINJOB_GC_INVALID_ANNOTATION=keep)"
-                    )
+                    // Only an invalid ttl annotation follows INVALID_ANNOTATION; any other key
+                    // may be a misspelt keep, so it keeps the TrainJob whatever the setting.
+                    let why = if key == ANNOTATION_TTL {
+                        "TRAINJOB_GC_INVALID_ANNOTATION=keep"
+                    } else {
+                        "whatever TRAINJOB_GC_INVALID_ANNOTATION says"
+                    };
+                    format!("annotation {key}={value:?} {problem}; kept ({why})")
                 }
                 KeepReason::NotExpired {
                     expires_at: Some(expires_at),
@@ -472,10 +483,10 @@ fn owners_elsewhere(job: &TrainJob) -> Vec<Owner> {
             "Argo CD annotation {ANNOTATION_ARGOCD_TRACKING}"
         )));
     }
-    if let Some(instance) = job.labels.get(LABEL_ARGOCD_INSTANCE) {
-        owners.push(Owner::GitOps(format!(
-            "Argo CD label {LABEL_ARGOCD_INSTANCE}={instance}"
-        )));
+    for label in [LABEL_ARGOCD_INSTANCE, LABEL_ARGOCD_CUSTOM_INSTANCE] {
+        if let Some(instance) = job.labels.get(label) {
+            owners.push(Owner::GitOps(format!("Argo CD label {label}={instance}")));
+        }
     }
     let flux_label = job.labels.keys().find(|key| {
         LABEL_PREFIXES_FLUX
@@ -486,6 +497,30 @@ fn owners_elsewhere(job: &TrainJob) -> Vec<Owner> {
         owners.push(Owner::GitOps(format!("Flux label {label}")));
     }
     owners
+}
+
+/// Finds an annotation under `trainjob-gc/` that is neither `keep` nor `ttl`, such as
+/// `trainjob-gc/Keep` or `trainjob-gc/kepp`. It may be a misspelt keep, so it keeps the TrainJob.
+fn unknown_annotation(job: &TrainJob) -> Option<KeepReason> {
+    let known = [ANNOTATION_KEEP, ANNOTATION_TTL];
+    let (key, value) = job.annotations.iter().find(|(key, _)| {
+        key.to_ascii_lowercase().starts_with(ANNOTATION_PREFIX) && !known.contains(&key.as_str())
+    })?;
+    let lowered = key.to_ascii_lowercase();
+    let closest = known
+        .iter()
+        .map(|name| (strsim::levenshtein(&lowered, name), name))
+        .min()
+        .filter(|(distance, _)| *distance <= 3);
+    let hint = match closest {
+        Some((_, name)) => format!("did you mean {name}?"),
+        None => format!("the known ones are {ANNOTATION_KEEP} and {ANNOTATION_TTL}"),
+    };
+    Some(KeepReason::InvalidAnnotation {
+        key: key.clone(),
+        value: value.clone(),
+        problem: format!("is not an annotation trainjob-gc reads ({hint}); fix or remove it"),
+    })
 }
 
 fn is_included(owner: &Owner, policy: &Policy) -> bool {
@@ -597,12 +632,16 @@ fn decide_retention(
             // A keep annotation that does not parse still shows the intent to keep, so it keeps
             // the TrainJob whatever INVALID_ANNOTATION says.
             let reason = KeepReason::InvalidAnnotation {
-                key: ANNOTATION_KEEP,
+                key: ANNOTATION_KEEP.to_owned(),
                 value: other.to_owned(),
                 problem: "is not \"true\" or \"false\"".to_owned(),
             };
             return Verdict::keep(Outcome::Unknown, reason);
         }
+    }
+
+    if let Some(reason) = unknown_annotation(job) {
+        return Verdict::keep(Outcome::Unknown, reason);
     }
 
     // Every owner must be included: a TrainJob that Argo CD tracks stays even when its
@@ -685,7 +724,7 @@ fn decide_retention(
         AnnotationTtl::Invalid { value, problem } => {
             if policy.invalid_annotation == InvalidAnnotation::Keep {
                 let reason = KeepReason::InvalidAnnotation {
-                    key: ANNOTATION_TTL,
+                    key: ANNOTATION_TTL.to_owned(),
                     value,
                     problem,
                 };

@@ -84,8 +84,9 @@ pub const SETTINGS: &[SettingSpec] = &[
         "INVALID_ANNOTATION",
         Some("keep"),
         "policy",
-        "What a `trainjob-gc/ttl` or `trainjob-gc/keep` annotation that does not parse does: \
-         `keep` keeps the TrainJob, `policy` applies the policy's TTL.",
+        "What a `trainjob-gc/ttl` annotation that does not parse does: `keep` keeps the \
+         TrainJob, `policy` applies the policy's TTL. An invalid `trainjob-gc/keep` or an \
+         unknown `trainjob-gc/` key always keeps.",
     ),
     setting(
         "INCLUDE",

@@ -414,7 +414,37 @@ fn terminating_and_opt_out_cases() -> Vec<Case> {
             "keep True is invalid and kept",
             expired().annotated(ANNOTATION_KEEP, "True"),
             week(),
-            keep("invalid-annotation", "INVALID_ANNOTATION=keep"),
+            keep(
+                "invalid-annotation",
+                "whatever TRAINJOB_GC_INVALID_ANNOTATION says",
+            ),
+        ),
+        case(
+            "capitalised keep key is kept",
+            expired().annotated("trainjob-gc/Keep", "true"),
+            week(),
+            keep("invalid-annotation", "did you mean trainjob-gc/keep?"),
+        ),
+        case(
+            "misspelt keep key is kept",
+            expired().annotated("trainjob-gc/kepp", "true"),
+            week().on_invalid_annotation_use_policy(),
+            keep(
+                "invalid-annotation",
+                "trainjob-gc/kepp=\"true\" is not an annotation",
+            ),
+        ),
+        case(
+            "unrelated key under the prefix is kept",
+            expired().annotated("Trainjob-GC/owner", "alice"),
+            week(),
+            keep("invalid-annotation", "the known ones are trainjob-gc/keep"),
+        ),
+        case(
+            "other prefixes are ignored",
+            expired().annotated("trainjob-gc.example.com/keep", "true"),
+            week(),
+            delete("ttl", DAY),
         ),
         case(
             "keep yes under policy still keeps",
@@ -602,6 +632,15 @@ fn owner_cases() -> Vec<Case> {
                 .labelled(LABEL_ARGOCD_INSTANCE, "research"),
             week().including(&["managed-by"]),
             keep("owned-elsewhere", "Argo CD label"),
+        ),
+        case(
+            "Argo CD custom instance label keeps",
+            expired().labelled(LABEL_ARGOCD_CUSTOM_INSTANCE, "research"),
+            week(),
+            keep(
+                "owned-elsewhere",
+                "Argo CD label argocd.argoproj.io/instance=research",
+            ),
         ),
         case(
             "owned and included but unfinished",
@@ -820,7 +859,7 @@ fn rule_of_every_keep_reason() {
         ),
         (
             KeepReason::InvalidAnnotation {
-                key: ANNOTATION_TTL,
+                key: ANNOTATION_TTL.to_owned(),
                 value: "x".to_owned(),
                 problem: "is not a duration".to_owned(),
             },
