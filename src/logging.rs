@@ -6,14 +6,28 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber. `RUST_LOG`, when set, overrides `level` with directives.
+/// Installs the global subscriber. The directives of a non-empty `RUST_LOG` are added to the
+/// ones `level` gives, so that `RUST_LOG=kube=debug` does not silence trainjob-gc's own errors.
+/// An empty `RUST_LOG` counts as unset, and an invalid one is ignored with a warning.
 ///
 /// kube's own log lines are switched off by default: every failure they describe reaches
 /// trainjob-gc as an error, which it logs with the request and the object involved.
 pub fn init(format: LogFormat, level: tracing::Level) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!("warn,trainjob_gc={level},kube_client=off,kube=off"))
-    });
+    let default = format!("warn,trainjob_gc={level},kube_client=off,kube=off");
+    let custom = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|text| !text.trim().is_empty());
+    let mut invalid = None;
+    let filter = match custom {
+        None => EnvFilter::new(&default),
+        Some(text) => match EnvFilter::try_new(format!("{default},{text}")) {
+            Ok(filter) => filter,
+            Err(err) => {
+                invalid = Some((text, err));
+                EnvFilter::new(&default)
+            }
+        },
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| Stderr)
@@ -28,6 +42,9 @@ pub fn init(format: LogFormat, level: tracing::Level) {
     };
     // A second init in the same process (tests) keeps the first subscriber.
     let _ = result;
+    if let Some((text, err)) = invalid {
+        tracing::warn!("RUST_LOG={text:?} is invalid ({err}), so it is ignored; fix or unset it");
+    }
 }
 
 /// Standard error that drops what it cannot write. A full or closed standard error must not

@@ -177,9 +177,17 @@ pub async fn main(cli: Cli) -> Exit {
     let early_settings = early_settings
         .ok()
         .or_else(|| settings_without_ttl(&flags, &env));
-    let log_format = early_settings
-        .as_ref()
-        .map_or(config::LogFormat::Text, |settings| settings.log_format);
+    // When the settings do not parse, the log format is still taken from its own value, so that
+    // the error reaches a JSON log pipeline as JSON.
+    let log_format = match &early_settings {
+        Some(settings) => settings.log_format,
+        None => match early.values.get(&format!("{ENV_PREFIX}LOG_FORMAT")) {
+            Some((value, _)) if value.trim().eq_ignore_ascii_case("json") => {
+                config::LogFormat::Json
+            }
+            _ => config::LogFormat::Text,
+        },
+    };
     if !problems.is_empty() {
         return fail_before_logging(log_format, &config_fatal(ConfigError(problems)));
     }

@@ -504,3 +504,41 @@ async fn table_with_stdout_report_exits_2() {
     assert!(run.stdout.is_empty(), "{}", run.explain());
     assert_eq!(cluster.remaining(&ns).await, set(&["done"]));
 }
+
+#[tokio::test]
+async fn empty_rust_log_keeps_the_log() {
+    let cluster = Cluster::connect().await;
+    let ns = cluster.namespace("rust-log").await;
+
+    let run = cluster.run(
+        &settings_for(&ns, &[("TRAINJOB_GC_TTL", "1d"), ("RUST_LOG", "")]),
+        &[],
+    );
+
+    run.assert_code(0);
+    let log = run.log();
+    assert!(log.contains("trainjob-gc starting"), "{}", run.explain());
+    assert!(log.contains("summary: completed"), "{}", run.explain());
+}
+
+#[tokio::test]
+async fn rust_log_adds_to_the_level() {
+    let cluster = Cluster::connect().await;
+    let ns = cluster.namespace("rust-log-kube").await;
+
+    // A directive for another target leaves trainjob-gc's own lines in place.
+    let run = cluster.run(
+        &settings_for(
+            &ns,
+            &[("TRAINJOB_GC_TTL", "1d"), ("RUST_LOG", "hyper=warn")],
+        ),
+        &[],
+    );
+
+    run.assert_code(0);
+    assert!(
+        run.log().contains("summary: completed"),
+        "{}",
+        run.explain()
+    );
+}
