@@ -204,6 +204,8 @@ pub async fn main(cli: Cli) -> Exit {
         .as_ref()
         .map(|s| s.limits.clone())
         .unwrap_or_default();
+    // The deadline of the flags and the environment already bounds the ConfigMap read.
+    let early_deadline = watch_deadline(cancel.clone(), started, early_limits.deadline);
     let client = match cluster::client(kube_config.clone(), &early_limits) {
         Ok(client) => client,
         Err(err) => {
@@ -241,7 +243,10 @@ pub async fn main(cli: Cli) -> Exit {
     };
 
     // 4. The deadline, like a signal, stops new work; the summary is still written.
-    watch_deadline(cancel.clone(), started, settings.limits.deadline);
+    if settings.limits.deadline != early_limits.deadline {
+        early_deadline.abort();
+        watch_deadline(cancel.clone(), started, settings.limits.deadline);
+    }
     let api = Api::new(client, settings.limits.clone(), cancel.clone());
     log_start(&settings, &target);
 
@@ -404,10 +409,15 @@ async fn read_configmap(
         .map_err(|err| match err {
             RequestError::Cancelled { .. } | RequestError::Abandoned { .. } => Fatal::new(
                 Exit::Interrupted,
-                format!("a signal stopped the run while it read the policy ConfigMap {name}; nothing was deleted"),
+                format!(
+                    "the deadline (TRAINJOB_GC_DEADLINE) or a signal stopped the run while it read \
+                     the policy ConfigMap {name}; nothing was deleted"
+                ),
             ),
+            // No HTTP status came back within the retry limits: the API server is the problem,
+            // not the ConfigMap.
             other => Fatal::new(
-                Exit::ConfigMapUnavailable,
+                Exit::ApiUnavailable,
                 format!("failed to read the policy ConfigMap {name}: {other}"),
             ),
         })?;
@@ -476,13 +486,41 @@ async fn read_configmap(
 }
 
 /// Cancels the run once `deadline` has passed since it started.
-fn watch_deadline(cancel: CancellationToken, started: Instant, deadline: Duration) {
+fn watch_deadline(
+    cancel: CancellationToken,
+    started: Instant,
+    deadline: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         tokio::time::sleep_until(started + deadline).await;
         if !cancel.is_cancelled() {
             warn!(deadline = %humantime::format_duration(deadline), "deadline reached (TRAINJOB_GC_DEADLINE); starting no new deletion");
             cancel.cancel();
+            exit_if_stuck();
         }
+    })
+}
+
+/// Time the run may still take after the deadline or a signal before the process exits on its
+/// own: requests in flight get `IN_FLIGHT_GRACE`, and writing the summary needs a moment more.
+const STOP_GRACE: Duration = Duration::from_secs(15);
+
+/// Ends the process with exit code 7 when the run has not stopped `STOP_GRACE` after the deadline
+/// or a signal, for example while blocked on a report path that is a FIFO nobody reads. A thread
+/// of its own does this, because a blocked write may hold the runtime's threads.
+fn exit_if_stuck() {
+    static ARMED: std::sync::Once = std::sync::Once::new();
+    ARMED.call_once(|| {
+        std::thread::spawn(|| {
+            std::thread::sleep(STOP_GRACE);
+            error!(
+                exit_code = Exit::Interrupted.code(),
+                "the run did not stop within {} after the deadline or a signal, so the process \
+                 exits now; the report may be incomplete",
+                humantime::format_duration(STOP_GRACE)
+            );
+            std::process::exit(i32::from(Exit::Interrupted.code()));
+        });
     });
 }
 
@@ -508,6 +546,7 @@ fn watch_signals(cancel: CancellationToken) {
         };
         warn!(signal = name, "signal received; starting no new deletion");
         cancel.cancel();
+        exit_if_stuck();
     });
 }
 

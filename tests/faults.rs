@@ -591,7 +591,7 @@ async fn configmap_faults_exit_5_or_3() {
             "grant get on configmaps named policy",
         ),
         ("401", Action::status(401), 3, "rejected the credentials"),
-        ("503", Action::status(503), 5, "failed after 3 attempts"),
+        ("503", Action::status(503), 3, "failed after 3 attempts"),
     ];
     let configmap = format!("{ns}/policy");
     for (fault, action, exit, message) in cases {
@@ -617,6 +617,36 @@ async fn configmap_faults_exit_5_or_3() {
         );
         assert_eq!(proxy.lists(), 0, "HTTP {fault}: {}", proxy.describe());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_bounds_the_configmap_read() {
+    let cluster = Cluster::connect().await;
+    let ns = cluster.namespace("configmap-deadline").await;
+    let proxy = Proxy::start().await;
+    proxy.add(
+        Rule::request(Method::GET, "/configmaps/policy")
+            .then(Action::Stall(Duration::from_secs(60))),
+    );
+    let configmap = format!("{ns}/policy");
+
+    let run = run(
+        &proxy.kubeconfig(),
+        &[
+            ("TRAINJOB_GC_CONFIGMAP", &configmap),
+            ("TRAINJOB_GC_DEADLINE", "1s"),
+        ],
+    )
+    .await;
+
+    // Without the deadline the stalled read would be retried and end with exit 3.
+    run.assert_code(7);
+    assert_logged(
+        &run,
+        "stopped the run while it read the policy ConfigMap",
+        "",
+    );
+    assert_eq!(proxy.lists(), 0, "{}", proxy.describe());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

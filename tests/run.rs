@@ -542,3 +542,36 @@ async fn rust_log_adds_to_the_level() {
         run.explain()
     );
 }
+
+#[tokio::test]
+async fn blocked_report_still_stops() {
+    let cluster = Cluster::connect().await;
+    let ns = cluster.namespace("fifo-report").await;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("report");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success());
+
+    // Opening a FIFO that nobody reads blocks; the deadline must still end the run.
+    let run = cluster.run(
+        &settings_for(
+            &ns,
+            &[
+                ("TRAINJOB_GC_TTL", "1d"),
+                ("TRAINJOB_GC_DEADLINE", "1s"),
+                ("TRAINJOB_GC_REPORT", fifo.to_str().unwrap()),
+            ],
+        ),
+        &[],
+    );
+
+    run.assert_code(7);
+    assert!(
+        run.log().contains("did not stop within"),
+        "{}",
+        run.explain()
+    );
+}
