@@ -1209,7 +1209,7 @@ async fn delete_one(
             candidate.resource_version(),
         )
         .await;
-    if let Err(done) = classify_delete(answer, candidate) {
+    if let Err(done) = classify_delete(answer, candidate, now) {
         return *done;
     }
 
@@ -1271,7 +1271,7 @@ async fn delete_one(
     let answer = api
         .delete_trainjob(namespace, name, retry.uid(), retry.resource_version())
         .await;
-    match classify_delete(answer, &retry) {
+    match classify_delete(answer, &retry, now) {
         Ok(()) => {
             let reason = "changed twice while being deleted; left for the next run".to_owned();
             warn!(namespace, name, uid = retry.uid(), reason = %reason, "delete conflict");
@@ -1282,9 +1282,13 @@ async fn delete_one(
 }
 
 /// Interprets the response to a DELETE. `Ok(())` means 409 Conflict: the caller decides again.
+///
+/// `now` is the run's clock, the one the decision used, so that the log and the report agree
+/// with the decision.
 fn classify_delete(
     answer: Result<Answer, RequestError>,
     candidate: &Candidate,
+    now: Timestamp,
 ) -> Result<(), Box<(RunResult, Verdict, String)>> {
     let (namespace, name, uid) = (candidate.namespace(), candidate.name(), candidate.uid());
     let verdict = candidate.verdict.clone();
@@ -1292,11 +1296,19 @@ fn classify_delete(
         Ok(answer) => answer,
         Err(err) => return Err(Box::new(request_failed(candidate, err))),
     };
-    let now = Timestamp::now();
     match answer.status.as_u16() {
         200 | 202 => {
-            log_deletion(candidate, now, "deleted", None);
-            let reason = verdict.reason(now);
+            let note = held_by_finalizers(&answer.body).map(|finalizers| {
+                format!(
+                    "deletion started, but finalizers {finalizers} hold the TrainJob until their \
+                     controllers remove them"
+                )
+            });
+            log_deletion(candidate, now, "deleted", note.as_deref());
+            let mut reason = verdict.reason(now);
+            if let Some(note) = note {
+                reason = format!("{reason}; {note}");
+            }
             Err(Box::new((RunResult::Deleted, verdict, reason)))
         }
         // An earlier attempt was sent but its response was lost (a timeout, a reset connection,
@@ -1351,6 +1363,26 @@ fn classify_delete(
             Err(Box::new((RunResult::Failed, verdict, reason)))
         }
     }
+}
+
+/// Returns the finalizers, comma-separated, when the DELETE's response is the object itself with
+/// a `deletionTimestamp`: the API server keeps an object with finalizers until they are removed.
+fn held_by_finalizers(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Metadata {
+        deletion_timestamp: Option<String>,
+        #[serde(default)]
+        finalizers: Vec<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Object {
+        metadata: Metadata,
+    }
+    let object: Object = serde_json::from_slice(body).ok()?;
+    let metadata = object.metadata;
+    (metadata.deletion_timestamp.is_some() && !metadata.finalizers.is_empty())
+        .then(|| metadata.finalizers.join(", "))
 }
 
 fn request_failed(candidate: &Candidate, err: RequestError) -> (RunResult, Verdict, String) {

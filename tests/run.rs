@@ -575,3 +575,42 @@ async fn blocked_report_still_stops() {
         run.explain()
     );
 }
+
+#[tokio::test]
+async fn finalizer_held_deletion_is_noted() {
+    let cluster = Cluster::connect().await;
+    let ns = cluster.namespace("held").await;
+    let done = cluster
+        .create(
+            &trainjob(&ns, "held")
+                .completed(0)
+                .finalizer("example.com/archive"),
+        )
+        .await;
+    wait_past_creation(&done, 2).await;
+
+    let run = cluster.run(&settings_for(&ns, &TTL_1S), &[]);
+
+    run.assert_code(0);
+    let record = run.record("held");
+    assert_eq!(record["result"], "deleted", "{record}");
+    let reason = record["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("finalizers example.com/archive hold the TrainJob"),
+        "{record}"
+    );
+    // The API server keeps it, marked for deletion, until the finalizer goes.
+    assert_eq!(cluster.remaining(&ns).await, set(&["held"]));
+
+    // Release the finalizer so that the namespace can go.
+    let patch = serde_json::json!({"metadata": {"finalizers": null}});
+    cluster
+        .trainjobs(&ns)
+        .patch(
+            "held",
+            &Default::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .expect("release finalizer");
+}
