@@ -577,6 +577,10 @@ fn expiry(finished_at: Timestamp, ttl: Duration) -> Option<Timestamp> {
     finished_at.checked_add(ttl).ok()
 }
 
+/// How much earlier than `creationTimestamp` a finish time may be and still be used, as the
+/// creation time. A copied or restored object is much older than its creation.
+pub const FINISH_BEFORE_CREATION_TOLERANCE: SignedDuration = SignedDuration::from_secs(60);
+
 /// Decides whether one TrainJob is deleted, and why.
 ///
 /// The checks run from the strongest reason to keep to the weakest: already being deleted,
@@ -699,13 +703,20 @@ fn decide_retention(
             return verdict(Decision::Keep(reason), None, None, false);
         }
     };
-    if finished_at < created {
+    // Trainer stamps lastTransitionTime with its own clock and the API server stamps the
+    // creation, so a TrainJob that fails at once may seem to finish a moment before it was
+    // created. Within the tolerance it counts as finished at its creation, the later time.
+    let finished_at = if finished_at >= created {
+        finished_at
+    } else if created.duration_since(finished_at) <= FINISH_BEFORE_CREATION_TOLERANCE {
+        created
+    } else {
         let reason = KeepReason::FinishTimeUnknown(format!(
             "finish time {finished_at} is earlier than the creation time {created}, which the API \
              server sets itself; a copied or restored object keeps old conditions"
         ));
         return verdict(Decision::Keep(reason), None, None, false);
-    }
+    };
     if finished_at > now {
         let reason = KeepReason::FinishedInFuture {
             ahead: finished_at.duration_since(now),
@@ -713,8 +724,12 @@ fn decide_retention(
         return verdict(Decision::Keep(reason), Some(finished_at), None, false);
     }
 
-    // Under delete_on_completion both policy TTLs are zero.
+    // Under delete_on_completion both policy TTLs are zero. When both conditions are True the
+    // longer TTL applies, so that a failure kept for debugging is not deleted early.
     let policy_ttl = match finish.outcome {
+        _ if finish.both => {
+            std::cmp::max_by_key(policy.ttl_succeeded, policy.ttl_failed, |ttl| ttl.duration)
+        }
         Outcome::Succeeded => policy.ttl_succeeded,
         _ => policy.ttl_failed,
     };

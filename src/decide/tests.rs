@@ -304,6 +304,24 @@ fn condition_cases() -> Vec<Case> {
             keep("finish-time-unknown", "earlier than the creation time"),
         ),
         case(
+            "finish 61s before creation is unknown",
+            job().created_at(ago("8d")).completed_at(ago("8d 61s")),
+            week(),
+            keep("finish-time-unknown", "earlier than the creation time"),
+        ),
+        case(
+            "finish 60s before creation counts from creation",
+            job().created_at(ago("8d")).completed_at(ago("8d 60s")),
+            week(),
+            delete("ttl", DAY),
+        ),
+        case(
+            "finish 1s before creation counts from creation",
+            job().created_at(ago("7d 10s")).completed_at(ago("7d 11s")),
+            week(),
+            delete("ttl", 10),
+        ),
+        case(
             "finish in the future is kept",
             job().created_at(ago("1d")).completed_at(ahead("1h")),
             Policy::test_delete_on_completion(),
@@ -323,8 +341,16 @@ fn both_true_cases() -> Vec<Case> {
                 .both(),
         ),
         case(
-            "both true takes the later completion",
+            "both true keeps for the longer TTL",
             job().failed_at(ago("9d")).completed_at(ago("3d")),
+            per_outcome(),
+            keep("ttl", "TRAINJOB_GC_TTL_FAILED")
+                .outcome(Outcome::Succeeded)
+                .both(),
+        ),
+        case(
+            "both true past the longer TTL",
+            job().failed_at(ago("20d")).completed_at(ago("16d")),
             per_outcome(),
             delete("ttl", 2 * DAY).outcome(Outcome::Succeeded).both(),
         ),
@@ -1112,9 +1138,9 @@ fn included(policy: &Policy, kind: &str) -> bool {
 }
 
 /// Reads the finish time the conditions state: the later `lastTransitionTime` of the True `Complete`
-/// and `Failed` conditions, `Failed` on a tie, with the outcome. The time is `None` when one of
-/// them is unreadable, and the whole is `None` when neither is True.
-fn stated_finish(job: &TrainJob) -> Option<(Outcome, Option<Timestamp>)> {
+/// and `Failed` conditions, `Failed` on a tie, with the outcome and whether both are True. The time
+/// is `None` when one of them is unreadable, and the whole is `None` when neither is True.
+fn stated_finish(job: &TrainJob) -> Option<(Outcome, Option<Timestamp>, bool)> {
     let mut terminal = Vec::new();
     for condition in &job.conditions {
         let outcome = match (condition.type_.as_deref(), condition.status.as_deref()) {
@@ -1128,17 +1154,24 @@ fn stated_finish(job: &TrainJob) -> Option<(Outcome, Option<Timestamp>)> {
             .and_then(|text| text.parse::<Timestamp>().ok());
         terminal.push((outcome, time));
     }
+    let both = terminal.len() == 2;
     if let Some(&(outcome, None)) = terminal.iter().find(|(_, time)| time.is_none()) {
-        return Some((outcome, None));
+        return Some((outcome, None, both));
     }
     terminal
         .into_iter()
         .max_by_key(|&(outcome, time)| (time, outcome == Outcome::Failed))
+        .map(|(outcome, time)| (outcome, time, both))
 }
 
-/// The TTL that must have run out for a deletion.
-fn expected_ttl(job: &TrainJob, policy: &Policy, outcome: Outcome) -> Duration {
+/// The TTL that must have run out for a deletion: the longer policy TTL when both conditions
+/// are True.
+fn expected_ttl(job: &TrainJob, policy: &Policy, outcome: Outcome, both: bool) -> Duration {
     let policy_ttl = match outcome {
+        _ if both => policy
+            .ttl_succeeded
+            .duration
+            .max(policy.ttl_failed.duration),
         Outcome::Succeeded => policy.ttl_succeeded.duration,
         _ => policy.ttl_failed.duration,
     };
@@ -1182,24 +1215,29 @@ proptest! {
             prop_assert!(included(&policy, kind), "owned elsewhere ({kind}) and not included: {reason}");
         }
 
-        let Some((outcome, stated)) = stated_finish(&job) else {
+        let Some((outcome, stated, both)) = stated_finish(&job) else {
             return Err(TestCaseError::fail(format!("unfinished job deleted: {reason}")));
         };
         let Some(stated) = stated else {
             return Err(TestCaseError::fail(format!("deleted without a finish time: {reason}")));
         };
         prop_assert_eq!(verdict.outcome, outcome);
-        prop_assert_eq!(verdict.finished_at, Some(stated));
         prop_assert!(stated <= now, "finished in the future: {reason}");
         let created = job.creation_timestamp.as_deref().and_then(|text| text.parse::<Timestamp>().ok());
         let Some(created) = created else {
             return Err(TestCaseError::fail(format!("deleted without a creation time: {reason}")));
         };
-        prop_assert!(stated >= created, "finished before creation: {reason}");
+        prop_assert!(
+            stated >= created - FINISH_BEFORE_CREATION_TOLERANCE,
+            "finished long before creation: {reason}"
+        );
+        // A finish just before the creation counts from the creation.
+        let finished = stated.max(created);
+        prop_assert_eq!(verdict.finished_at, Some(finished));
 
         let ttl = verdict.ttl.expect("a deletion has a TTL").duration;
-        prop_assert_eq!(ttl, expected_ttl(&job, &policy, outcome));
-        let expires_at = stated.checked_add(SignedDuration::try_from(ttl).expect("fits"));
+        prop_assert_eq!(ttl, expected_ttl(&job, &policy, outcome, both));
+        let expires_at = finished.checked_add(SignedDuration::try_from(ttl).expect("fits"));
         prop_assert!(expires_at.is_ok_and(|expires_at| expires_at <= now), "not yet expired: {reason}");
         prop_assert!(verdict.overdue_seconds(now).is_some_and(|overdue| overdue >= 0));
     }
