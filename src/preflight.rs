@@ -44,6 +44,14 @@ pub async fn check(api: &Api, settings: &Settings, namespaces: &[&str]) -> Resul
                 }
             };
             match answer {
+                None if api.credentials_rejected() => {
+                    return Err(Fatal::new(
+                        Exit::ApiUnavailable,
+                        "the API server rejected the credentials (HTTP 401) at the permission \
+                         check; renew the ServiceAccount token or the kubeconfig's credentials"
+                            .to_owned(),
+                    ));
+                }
                 None => {
                     warn!("the API server refused the SelfSubjectAccessReview, so permissions could not be checked; going on");
                     return Ok(());

@@ -384,12 +384,11 @@ fn parse_now_flag(now: Option<&str>, dry_run: bool) -> Result<Option<Timestamp>,
             ),
         ));
     }
-    text.parse::<Timestamp>().map(Some).map_err(|err| {
+    // The same strict RFC 3339 reading as the times in a TrainJob's status.
+    decide::parse_time(text).map(Some).map_err(|problem| {
         Fatal::new(
             Exit::InvalidConfig,
-            format!(
-                "--now {text:?} is not an RFC 3339 time ({err}); for example 2026-12-07T09:00:00Z"
-            ),
+            format!("--now {text:?} {problem}; give a time such as 2026-12-07T09:00:00Z"),
         )
     })
 }

@@ -695,6 +695,26 @@ async fn unanswered_access_review_exits_3() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthorized_access_review_exits_3() {
+    let scene = Scene::new("review-401").await;
+    scene.due(&["done"]).await;
+    scene
+        .proxy
+        .add(Rule::request(Method::POST, "/selfsubjectaccessreviews").then(Action::status(401)));
+
+    let run = scene.run(&[]).await;
+
+    run.assert_code(3);
+    assert_eq!(scene.remaining().await, set(&["done"]));
+    assert_eq!(scene.proxy.lists(), 0, "{}", scene.proxy.describe());
+    assert_logged(
+        &run,
+        "rejected the credentials (HTTP 401) at the permission check",
+        "",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_access_review_is_skipped() {
     let scene = Scene::new("review-refused").await;
     scene.due(&["done"]).await;

@@ -684,6 +684,16 @@ async fn invalid_now_flag_exits_2() {
             vec![("TRAINJOB_GC_TTL", "7d"), ("TRAINJOB_GC_DRY_RUN", "true")],
             "not an RFC 3339 time",
         ),
+        (
+            vec!["--now", "2026-12-05 01:00:00Z"],
+            vec![("TRAINJOB_GC_TTL", "7d"), ("TRAINJOB_GC_DRY_RUN", "true")],
+            "not an RFC 3339 time",
+        ),
+        (
+            vec!["--now", "9999-12-31T23:59:59Z"],
+            vec![("TRAINJOB_GC_TTL", "7d"), ("TRAINJOB_GC_DRY_RUN", "true")],
+            "out of range",
+        ),
     ] {
         let run = run_with_args(&proxy.kubeconfig(), &settings, &args).await;
 
