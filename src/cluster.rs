@@ -72,13 +72,12 @@ pub async fn load(
 
     match Kubeconfig::from_env() {
         Ok(Some(file)) => {
-            let path = std::env::var("KUBECONFIG").unwrap_or_default();
-            return from_file(file, &options, context, &path).await;
+            return from_file(file, &options, context, &kubeconfig_variable()).await;
         }
         Ok(None) => {}
         Err(err) => {
             return Err(ConnectError::ReadKubeconfig {
-                path: std::env::var("KUBECONFIG").unwrap_or_default(),
+                path: kubeconfig_variable(),
                 message: crate::api::error_chain(&err),
             });
         }
@@ -109,6 +108,13 @@ pub async fn load(
         identity,
     };
     Ok((config, target))
+}
+
+/// `KUBECONFIG` for messages, with any byte that is not UTF-8 shown as U+FFFD.
+fn kubeconfig_variable() -> String {
+    std::env::var_os("KUBECONFIG")
+        .map(|path| path.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 async fn from_file(

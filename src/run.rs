@@ -188,6 +188,14 @@ pub async fn main(cli: Cli) -> Exit {
             _ => config::LogFormat::Text,
         },
     };
+    // A value that could not be read at all (not UTF-8) is already reported; it does not need a
+    // second problem saying that the same setting is missing.
+    let reported: Vec<String> = problems
+        .iter()
+        .filter(|problem| problem.value.is_some())
+        .map(|problem| problem.key.clone())
+        .collect();
+    problems.retain(|problem| problem.value.is_some() || !reported.contains(&problem.key));
     if !problems.is_empty() {
         return fail_before_logging(log_format, &config_fatal(ConfigError(problems)));
     }

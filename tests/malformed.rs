@@ -666,6 +666,7 @@ async fn non_utf8_setting_exits_2() {
         "{}",
         run.explain()
     );
+    assert!(!message.contains("is missing"), "{}", run.explain());
     assert!(!run.stderr.contains("panicked"), "{}", run.explain());
     assert!(proxy.exchanges().is_empty(), "{}", proxy.describe());
 }

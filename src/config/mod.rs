@@ -876,7 +876,15 @@ fn parse_configmap(text: &str) -> Result<(String, String), String> {
 
 fn parse_include(text: &str) -> Result<Include, String> {
     let mut include = Include::default();
-    for item in split_list(text) {
+    let items = split_list(text);
+    if items.is_empty() {
+        return Err(
+            "lists nothing; give any of managed-by, multikueue-copy, owned, gitops, or remove it \
+             to delete no TrainJob owned elsewhere"
+                .to_owned(),
+        );
+    }
+    for item in items {
         match item.as_str() {
             "managed-by" => include.managed_by = true,
             "multikueue-copy" => include.multikueue_copy = true,

@@ -637,6 +637,7 @@ fn accepted_values_are_parsed() {
 /// at least one of them an accepted example or the accepted words.
 const INVALID: &[(&str, &str, &[&str])] = &[
     ("TTL", "3600", &["has no unit", "3600s"]),
+    ("INCLUDE", ",", &["lists nothing", "managed-by"]),
     ("TTL", "-5m", &["negative", "0s or more", "7d"]),
     ("TTL", "1x", &["unknown unit \"x\"", "90m, 36h or 7d"]),
     ("TTL", "10ay", &["unknown unit \"ay\"", "90m, 36h or 7d"]),
