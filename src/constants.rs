@@ -32,8 +32,9 @@ pub const LABEL_MULTIKUEUE_ORIGIN: &str = "kueue.x-k8s.io/multikueue-origin";
 pub const ANNOTATION_ARGOCD_TRACKING: &str = "argocd.argoproj.io/tracking-id";
 /// Label Argo CD sets on objects it tracks by label.
 pub const LABEL_ARGOCD_INSTANCE: &str = "app.kubernetes.io/instance";
-/// Label that Argo CD's documentation recommends as `application.instanceLabelKey` in place of
-/// the default, because `app.kubernetes.io/instance` is also set by Helm charts.
+/// Custom tracking label that Argo CD's resource tracking guide uses as its example of
+/// `application.instanceLabelKey` (argo-cd.readthedocs.io, user-guide/resource_tracking), for
+/// clusters where Helm charts also set `app.kubernetes.io/instance`.
 pub const LABEL_ARGOCD_CUSTOM_INSTANCE: &str = "argocd.argoproj.io/instance";
 /// Prefixes of the labels Flux's kustomize and helm controllers set on what they apply.
 pub const LABEL_PREFIXES_FLUX: [&str; 2] =

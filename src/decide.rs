@@ -295,12 +295,12 @@ impl Verdict {
                 } => {
                     // Only an invalid ttl annotation follows INVALID_ANNOTATION; any other key
                     // may be a misspelt keep, so it keeps the TrainJob whatever the setting.
-                    let why = if key == ANNOTATION_TTL {
+                    let setting_note = if key == ANNOTATION_TTL {
                         "TRAINJOB_GC_INVALID_ANNOTATION=keep"
                     } else {
                         "whatever TRAINJOB_GC_INVALID_ANNOTATION says"
                     };
-                    format!("annotation {key}={value:?} {problem}; kept ({why})")
+                    format!("annotation {key}={value:?} {problem}; kept ({setting_note})")
                 }
                 KeepReason::NotExpired {
                     expires_at: Some(expires_at),

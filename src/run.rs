@@ -188,8 +188,8 @@ pub async fn main(cli: Cli) -> Exit {
             _ => config::LogFormat::Text,
         },
     };
-    // A value that could not be read at all (not UTF-8) is already reported; it does not need a
-    // second problem saying that the same setting is missing.
+    // A value that could not be read at all (not UTF-8) is already reported. It needs no second
+    // problem saying that the same setting is missing.
     let reported: Vec<String> = problems
         .iter()
         .filter(|problem| problem.value.is_some())

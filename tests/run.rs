@@ -549,11 +549,11 @@ async fn blocked_report_still_stops() {
     let ns = cluster.namespace("fifo-report").await;
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("report");
-    let made = std::process::Command::new("mkfifo")
+    let mkfifo = std::process::Command::new("mkfifo")
         .arg(&fifo)
         .status()
         .expect("run mkfifo");
-    assert!(made.success());
+    assert!(mkfifo.success());
 
     // Opening a FIFO that nobody reads blocks; the deadline must still end the run.
     let run = cluster.run(

@@ -151,8 +151,8 @@ pub fn environment_layer(
 }
 
 /// Builds the environment layer from the process environment as the OS gives it. A variable
-/// with this program's prefix whose name or value is not UTF-8 is a problem, not a panic; any
-/// other variable is none of this program's business.
+/// with this program's prefix whose name or value is not UTF-8 is reported as a problem instead
+/// of a panic. Other variables are ignored.
 pub fn environment_layer_os(
     vars: impl IntoIterator<Item = (OsString, OsString)>,
 ) -> (Layer, Vec<Problem>) {

@@ -283,7 +283,7 @@ fn other_prefixes_are_ignored() {
 }
 
 #[test]
-fn non_utf8_variable_is_a_problem_only_under_the_prefix() {
+fn non_utf8_variable_under_prefix_rejected() {
     use std::ffi::OsString;
     use std::os::unix::ffi::OsStringExt;
 
