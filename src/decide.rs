@@ -119,6 +119,10 @@ pub enum KeepReason {
     },
     /// Could not be read as a TrainJob.
     Malformed(String),
+    /// Changed since it was listed so that it no longer matches the run's label selector.
+    OutOfScope {
+        label_selector: String,
+    },
     /// Deleted and created again under the same name since it was listed; the new one is left
     /// for a later run to decide about.
     Recreated {
@@ -207,6 +211,7 @@ impl Verdict {
                 KeepReason::NotExpired { .. } => ttl_rule,
                 KeepReason::KeepLast { .. } => "keep-last",
                 KeepReason::Recreated { .. } => "recreated",
+                KeepReason::OutOfScope { .. } => "out-of-scope",
             },
         }
     }
@@ -322,6 +327,10 @@ impl Verdict {
                 KeepReason::Recreated { new_uid } => format!(
                     "re-created under the same name since it was listed (new uid {new_uid}); a later run \
                      decides about the new one"
+                ),
+                KeepReason::OutOfScope { label_selector } => format!(
+                    "changed since it was listed and no longer matches \
+                     TRAINJOB_GC_LABEL_SELECTOR={label_selector:?}"
                 ),
             },
         }

@@ -770,7 +770,6 @@ async fn execute(
         return Ok(exit);
     }
     let output = Arc::new(Mutex::new(output));
-    let policy = &settings.policy;
     futures::stream::iter(due)
         .map(|candidate| {
             let output = Arc::clone(&output);
@@ -790,7 +789,7 @@ async fn execute(
                             .to_owned(),
                     )
                 } else {
-                    delete_one(api, &candidate, policy, now).await
+                    delete_one(api, &candidate, settings, now).await
                 };
                 let mut output = output.lock().await;
                 output.record(candidate.identity(), &verdict, result, reason);
@@ -1204,9 +1203,10 @@ fn log_deletion(candidate: &Candidate, now: Timestamp, what: &str, note: Option<
 async fn delete_one(
     api: &Api,
     candidate: &Candidate,
-    policy: &config::Policy,
+    settings: &Settings,
     now: Timestamp,
 ) -> (RunResult, Verdict, String) {
+    let policy = &settings.policy;
     let (namespace, name) = (candidate.namespace(), candidate.name());
     let answer = api
         .delete_trainjob(
@@ -1268,7 +1268,24 @@ async fn delete_one(
         info!(namespace, name, uid = candidate.uid(), reason = %reason, "kept after a conflict");
         return (RunResult::Conflict, verdict, reason);
     }
-    let verdict = decide::decide(&job, policy, now);
+    let mut verdict = decide::decide(&job, policy, now);
+    if verdict.is_delete()
+        && let Some(selector) = settings.scope.label_selector.as_deref()
+    {
+        match still_selected(api, namespace, name, selector).await {
+            Ok(true) => {}
+            Ok(false) => {
+                verdict.decision = Decision::Keep(KeepReason::OutOfScope {
+                    label_selector: selector.to_owned(),
+                });
+            }
+            Err(reason) => {
+                let reason = format!("changed since listed, and {reason}");
+                warn!(namespace, name, uid = candidate.uid(), reason = %reason, "delete failed");
+                return (RunResult::Failed, candidate.verdict.clone(), reason);
+            }
+        }
+    }
     if !verdict.is_delete() {
         let reason = format!("changed since listed; kept: {}", verdict.reason(now));
         info!(namespace, name, uid = candidate.uid(), reason = %reason, "kept after a conflict");
@@ -1286,6 +1303,31 @@ async fn delete_one(
         }
         Err(done) => *done,
     }
+}
+
+/// Asks the API server whether the TrainJob still matches the run's label selector, with a list
+/// filtered by the selector and by its name, so that the server's own selector rules decide.
+async fn still_selected(
+    api: &Api,
+    namespace: &str,
+    name: &str,
+    selector: &str,
+) -> Result<bool, String> {
+    let field_selector = format!("metadata.name={name}");
+    let answer = api
+        .list_page(Some(namespace), Some(selector), Some(&field_selector), None)
+        .await
+        .map_err(|err| format!("checking the label selector failed: {err}"))?;
+    if !answer.status.is_success() {
+        return Err(format!(
+            "checking the label selector failed: HTTP {}: {}",
+            answer.status,
+            answer.message()
+        ));
+    }
+    let page: Page<'_> = serde_json::from_slice(&answer.body)
+        .map_err(|err| format!("checking the label selector failed: {err}"))?;
+    Ok(!page.items().is_empty())
 }
 
 /// Interprets the response to a DELETE. `Ok(())` means 409 Conflict: the caller decides again.

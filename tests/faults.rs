@@ -970,6 +970,50 @@ async fn conflict_still_due_is_deleted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflict_leaving_selector_is_kept() {
+    let scene = Scene::new("conflict-selector").await;
+    let jobs: Vec<Fixture> = ["moved", "stays"]
+        .iter()
+        .map(|name| {
+            trainjob(&scene.ns, name)
+                .completed(0)
+                .label("team", "research")
+        })
+        .collect();
+    scene.create_all(&jobs).await;
+    // The team label changes between the list and the DELETE.
+    scene.proxy.add(patch_before_delete(
+        &scene,
+        "moved",
+        1,
+        |_| json!({"metadata": {"labels": {"team": "other"}}}),
+    ));
+
+    let run = scene
+        .run(&[("TRAINJOB_GC_LABEL_SELECTOR", "team=research")])
+        .await;
+
+    run.assert_code(0);
+    assert_eq!(
+        scene.remaining().await,
+        set(&["moved"]),
+        "{}",
+        run.explain()
+    );
+    assert_eq!(names(&run, "deleted"), set(&["stays"]));
+    let record = run.record("moved");
+    assert_eq!(record["result"], "conflict", "{record}");
+    assert_eq!(record["rule"], "out-of-scope", "{record}");
+    assert!(
+        record["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no longer matches TRAINJOB_GC_LABEL_SELECTOR=\"team=research\""),
+        "{record}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_conflict_is_left_for_later() {
     let scene = Scene::new("conflict-twice").await;
     scene.due(&["busy"]).await;
