@@ -70,17 +70,8 @@ pub async fn load(
         return from_file(file, &options, context, &path.display().to_string()).await;
     }
 
-    match Kubeconfig::from_env() {
-        Ok(Some(file)) => {
-            return from_file(file, &options, context, &kubeconfig_variable()).await;
-        }
-        Ok(None) => {}
-        Err(err) => {
-            return Err(ConnectError::ReadKubeconfig {
-                path: kubeconfig_variable(),
-                message: crate::api::error_chain(&err),
-            });
-        }
+    if let Some(file) = kubeconfig_from_env()? {
+        return from_file(file, &options, context, &kubeconfig_variable()).await;
     }
     if let Some(home) = std::env::var_os("HOME") {
         let path = PathBuf::from(home).join(".kube").join("config");
@@ -108,6 +99,37 @@ pub async fn load(
         identity,
     };
     Ok((config, target))
+}
+
+/// Reads and merges the files listed in `KUBECONFIG`, skipping those that do not exist, as
+/// kubectl does. Returns `None` when the variable is unset or lists no path.
+fn kubeconfig_from_env() -> Result<Option<Kubeconfig>, ConnectError> {
+    let Some(value) = std::env::var_os("KUBECONFIG") else {
+        return Ok(None);
+    };
+    let paths: Vec<PathBuf> = std::env::split_paths(&value)
+        .filter(|path| !path.as_os_str().is_empty())
+        .collect();
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let existing: Vec<&PathBuf> = paths.iter().filter(|path| path.exists()).collect();
+    if existing.is_empty() {
+        return Err(ConnectError::ReadKubeconfig {
+            path: kubeconfig_variable(),
+            message: "none of the files listed in KUBECONFIG exists".to_owned(),
+        });
+    }
+    let mut merged = Kubeconfig::default();
+    for path in existing {
+        let read_error = |err: kube::config::KubeconfigError| ConnectError::ReadKubeconfig {
+            path: path.display().to_string(),
+            message: crate::api::error_chain(&err),
+        };
+        let file = Kubeconfig::read_from(path).map_err(read_error)?;
+        merged = merged.merge(file).map_err(read_error)?;
+    }
+    Ok(Some(merged))
 }
 
 /// `KUBECONFIG` for messages, with any byte that is not UTF-8 shown as U+FFFD.

@@ -508,19 +508,32 @@ fn owners_elsewhere(job: &TrainJob) -> Vec<Owner> {
     owners
 }
 
-/// Finds an annotation under `trainjob-gc/` that is neither `keep` nor `ttl`, such as
-/// `trainjob-gc/Keep` or `trainjob-gc/kepp`. It may be a misspelt keep, so it keeps the TrainJob.
+/// Finds a label under `trainjob-gc/`, or an annotation under it that is neither `keep` nor
+/// `ttl`, such as `trainjob-gc/Keep` or `trainjob-gc/kepp`. It may be a misspelt or misplaced
+/// keep, so it keeps the TrainJob.
 fn unknown_annotation(job: &TrainJob) -> Option<KeepReason> {
+    let under_prefix = |key: &String| key.to_ascii_lowercase().starts_with(ANNOTATION_PREFIX);
+    // `kubectl label` in place of `kubectl annotate` puts the keep where it is not read.
+    if let Some((key, value)) = job.labels.iter().find(|(key, _)| under_prefix(key)) {
+        return Some(KeepReason::InvalidAnnotation {
+            key: key.clone(),
+            value: value.clone(),
+            problem: "is set as a label, but trainjob-gc reads annotations; move it to \
+                      metadata.annotations"
+                .to_owned(),
+        });
+    }
     let known = [ANNOTATION_KEEP, ANNOTATION_TTL];
-    let (key, value) = job.annotations.iter().find(|(key, _)| {
-        key.to_ascii_lowercase().starts_with(ANNOTATION_PREFIX) && !known.contains(&key.as_str())
-    })?;
+    let (key, value) = job
+        .annotations
+        .iter()
+        .find(|(key, _)| under_prefix(key) && !known.contains(&key.as_str()))?;
     let lowered = key.to_ascii_lowercase();
     let closest = known
         .iter()
         .map(|name| (strsim::levenshtein(&lowered, name), name))
         .min()
-        .filter(|(distance, _)| *distance <= 3);
+        .filter(|(distance, _)| *distance <= 2);
     let hint = match closest {
         Some((_, name)) => format!("did you mean {name}?"),
         None => format!("the known ones are {ANNOTATION_KEEP} and {ANNOTATION_TTL}"),

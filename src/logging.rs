@@ -20,7 +20,8 @@ pub fn init(format: LogFormat, level: tracing::Level) {
     let mut invalid = None;
     let filter = match custom {
         None => EnvFilter::new(&default),
-        Some(text) => match EnvFilter::try_new(format!("{default},{text}")) {
+        // kube's lines stay at warn here rather than off, so that `kube=debug` can raise them.
+        Some(text) => match EnvFilter::try_new(format!("warn,trainjob_gc={level},{text}")) {
             Ok(filter) => filter,
             Err(err) => {
                 invalid = Some((text, err));

@@ -144,7 +144,11 @@ impl Output {
     /// Stores the first report failure and logs it once, because later lines fail the same way.
     fn report_failed(&mut self, err: std::io::Error) {
         if self.report_error.is_none() {
-            error!(error = %err, "failed to write the report; the run goes on and exits with code 10");
+            error!(
+                error = %err,
+                "failed to write the report; the run goes on and exits with code 10 unless a \
+                 stronger code applies"
+            );
             self.report_error = Some(err);
         }
     }
@@ -182,9 +186,7 @@ pub async fn main(cli: Cli) -> Exit {
     let log_format = match &early_settings {
         Some(settings) => settings.log_format,
         None => match early.values.get(&format!("{ENV_PREFIX}LOG_FORMAT")) {
-            Some((value, _)) if value.trim().eq_ignore_ascii_case("json") => {
-                config::LogFormat::Json
-            }
+            Some((value, _)) if value.trim() == "json" => config::LogFormat::Json,
             _ => config::LogFormat::Text,
         },
     };

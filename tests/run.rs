@@ -614,3 +614,35 @@ async fn finalizer_held_deletion_is_noted() {
         .await
         .expect("release finalizer");
 }
+
+#[tokio::test]
+async fn kubeconfig_list_skips_missing_files() {
+    let cluster = Cluster::connect().await;
+    let ns = cluster.namespace("kubeconfig-list").await;
+    let missing = std::env::temp_dir().join(support::unique("no-such-kubeconfig"));
+    let list = format!("{}:{}", missing.display(), cluster.kubeconfig.display());
+
+    let run = cluster.run(
+        &settings_for(&ns, &[("TRAINJOB_GC_TTL", "1d"), ("KUBECONFIG", &list)]),
+        &[],
+    );
+    run.assert_code(0);
+
+    let run = cluster.run(
+        &settings_for(
+            &ns,
+            &[
+                ("TRAINJOB_GC_TTL", "1d"),
+                ("KUBECONFIG", missing.to_str().unwrap()),
+            ],
+        ),
+        &[],
+    );
+    run.assert_code(2);
+    assert!(
+        run.log()
+            .contains("none of the files listed in KUBECONFIG exists"),
+        "{}",
+        run.explain()
+    );
+}

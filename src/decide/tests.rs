@@ -467,6 +467,18 @@ fn terminating_and_opt_out_cases() -> Vec<Case> {
             keep("invalid-annotation", "the known ones are trainjob-gc/keep"),
         ),
         case(
+            "keep set as a label is kept",
+            expired().labelled("trainjob-gc/keep", "true"),
+            week(),
+            keep("invalid-annotation", "is set as a label"),
+        ),
+        case(
+            "unrelated key gets no suggestion",
+            expired().annotated("trainjob-gc/note", "x"),
+            week(),
+            keep("invalid-annotation", "the known ones are"),
+        ),
+        case(
             "other prefixes are ignored",
             expired().annotated("trainjob-gc.example.com/keep", "true"),
             week(),
