@@ -538,11 +538,11 @@ fn exit_if_stuck() {
 fn watch_signals(cancel: CancellationToken) {
     use tokio::signal::unix::{Signal, SignalKind, signal};
     // A signal whose handler cannot be installed keeps its default action: it ends the process.
-    let term = signal(SignalKind::terminate()).ok();
-    let interrupt = signal(SignalKind::interrupt()).ok();
-    async fn received(signal: Option<Signal>) {
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
+    async fn received(signal: &mut Option<Signal>) {
         match signal {
-            Some(mut signal) => {
+            Some(signal) => {
                 signal.recv().await;
             }
             None => std::future::pending().await,
@@ -550,12 +550,25 @@ fn watch_signals(cancel: CancellationToken) {
     }
     tokio::spawn(async move {
         let name = tokio::select! {
-            () = received(term) => "SIGTERM",
-            () = received(interrupt) => "SIGINT",
+            () = received(&mut term) => "SIGTERM",
+            () = received(&mut interrupt) => "SIGINT",
         };
         warn!(signal = name, "signal received; starting no new deletion");
         cancel.cancel();
         exit_if_stuck();
+
+        // A second signal means the operator does not want to wait for the orderly stop.
+        let name = tokio::select! {
+            () = received(&mut term) => "SIGTERM",
+            () = received(&mut interrupt) => "SIGINT",
+        };
+        error!(
+            signal = name,
+            exit_code = Exit::Interrupted.code(),
+            "second signal received, so the process exits now; requests in flight may still be \
+             applied, and the report may be incomplete"
+        );
+        std::process::exit(i32::from(Exit::Interrupted.code()));
     });
 }
 

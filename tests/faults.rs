@@ -1268,6 +1268,28 @@ async fn sigterm_stalled_delete_exits_within_grace() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_signal_exits_at_once() {
+    let scene = Scene::new("two-signals").await;
+    scene.due(&["stuck"]).await;
+    scene
+        .proxy
+        .add(Rule::delete_trainjob().then(Action::Stall(Duration::from_secs(120))));
+    let settings = scene.settings(&[]);
+
+    let running = start(&scene.proxy.kubeconfig(), &settings);
+    while scene.proxy.deletes() < 1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    running.signal("TERM").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.signal("INT").await;
+    let (run, _) = running.finish(Duration::from_secs(40)).await;
+
+    run.assert_code(7);
+    assert_logged(&run, "second signal received", "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_configmap_read_exits_7() {
     let scene = Scene::new("sigterm-configmap").await;
     scene.proxy.add(
