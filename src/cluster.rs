@@ -102,7 +102,7 @@ pub async fn load(
 }
 
 /// Reads and merges the files listed in `KUBECONFIG`, skipping those that do not exist, as
-/// kubectl does. Returns `None` when the variable is unset or lists no path.
+/// kubectl does (client-go's loading rules skip missing files). Returns `None` when the variable is unset or lists no path.
 fn kubeconfig_from_env() -> Result<Option<Kubeconfig>, ConnectError> {
     let Some(value) = std::env::var_os("KUBECONFIG") else {
         return Ok(None);
