@@ -42,3 +42,7 @@ pub const LABEL_PREFIXES_FLUX: [&str; 2] =
 
 /// Prefix of every environment variable and ConfigMap key the program reads.
 pub const ENV_PREFIX: &str = "TRAINJOB_GC_";
+
+/// The fix named in every message about a 401 Unauthorized.
+pub const RENEW_CREDENTIALS: &str =
+    "renew the ServiceAccount token or the kubeconfig's credentials";

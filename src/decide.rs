@@ -298,8 +298,8 @@ impl Verdict {
                     value,
                     problem,
                 } => {
-                    // Only an invalid ttl annotation follows INVALID_ANNOTATION; any other key
-                    // may be a misspelt keep, so it keeps the TrainJob whatever the setting.
+                    // Only an invalid ttl annotation follows INVALID_ANNOTATION. Any other key may
+                    // be a misspelt keep, so it keeps the TrainJob whatever the setting.
                     let setting_note = if key == ANNOTATION_TTL {
                         "TRAINJOB_GC_INVALID_ANNOTATION=keep"
                     } else {
@@ -701,7 +701,7 @@ fn decide_retention(
             return verdict(Decision::Keep(reason), None, None, false);
         }
     };
-    // The API server always sets creationTimestamp; without a readable one the finish time
+    // The API server always sets creationTimestamp. Without a readable one the finish time
     // cannot be checked against it, so the TrainJob stays.
     let created = match job
         .creation_timestamp

@@ -48,7 +48,7 @@ impl Exit {
         }
     }
 
-    /// This exit, or `other` when `other` takes precedence. A code outside the ranked ones
+    /// Returns this exit, or `other` when `other` takes precedence. A code outside the ranked ones
     /// (such as 3) stays, and a success gives way to any ranked code.
     pub fn or_worse(self, other: Exit) -> Exit {
         let replaceable = self == Exit::Success || self.rank() > 0;

@@ -47,9 +47,10 @@ pub async fn check(api: &Api, settings: &Settings, namespaces: &[&str]) -> Resul
                 None if api.credentials_rejected() => {
                     return Err(Fatal::new(
                         Exit::ApiUnavailable,
-                        "the API server rejected the credentials (HTTP 401) at the permission \
-                         check; renew the ServiceAccount token or the kubeconfig's credentials"
-                            .to_owned(),
+                        format!(
+                            "the API server rejected the credentials (HTTP 401) at the permission \
+                             check; {RENEW_CREDENTIALS}"
+                        ),
                     ));
                 }
                 None => {

@@ -119,7 +119,8 @@ struct Output {
     table: Option<Vec<TableRow>>,
     summary: Summary,
     now: Timestamp,
-    /// The first failure to write the report. The run goes on, and exits with code 10.
+    /// The first failure to write the report. The run goes on, and its exit code becomes 10
+    /// unless a stronger one applies.
     report_error: Option<std::io::Error>,
 }
 
@@ -323,7 +324,7 @@ pub async fn main(cli: Cli) -> Exit {
         && output.report_error.is_none()
     {
         // The summary above still names the earlier code, but the process exits with this one.
-        error!(error = %err, "failed to write the report's end; exiting with code 10");
+        error!(error = %err, "failed to write the report's end; the exit code becomes 10 unless a stronger one applies");
         exit = exit.or_worse(Exit::ReportFailed);
     }
     if let Some(rows) = output.table.take() {
@@ -455,7 +456,7 @@ async fn read_configmap(
             return Err(Fatal::new(
                 Exit::ApiUnavailable,
                 format!(
-                    "the API server rejected the credentials: {}",
+                    "the API server rejected the credentials: {}; {RENEW_CREDENTIALS}",
                     answer.message()
                 ),
             ));
@@ -515,7 +516,7 @@ fn watch_deadline(
 const STOP_GRACE: Duration = Duration::from_secs(15);
 
 /// Ends the process with exit code 7 when the run has not stopped `STOP_GRACE` after the deadline
-/// or a signal, for example while blocked on a report path that is a FIFO nobody reads. A thread
+/// or a signal, for example while blocked on a report path that is a FIFO without a reader. A thread
 /// of its own does this, because a blocked write may hold the runtime's threads.
 fn exit_if_stuck() {
     static ARMED: std::sync::Once = std::sync::Once::new();
@@ -821,9 +822,10 @@ async fn execute(
     if api.credentials_rejected() {
         return Err(Fatal::new(
             Exit::ApiUnavailable,
-            "the API server rejected the credentials (HTTP 401) during the deletions, so the rest \
-             were not attempted; renew the ServiceAccount token or the kubeconfig's credentials"
-                .to_owned(),
+            format!(
+                "the API server rejected the credentials (HTTP 401) during the deletions, so the \
+                 rest were not attempted; {RENEW_CREDENTIALS}"
+            ),
         ));
     }
     let summary = &output.summary;
@@ -1138,7 +1140,7 @@ fn check_list_answer(answer: &Answer, settings: &Settings) -> Result<(), ListFai
         401 => fatal(
             Exit::ApiUnavailable,
             format!(
-                "the API server rejected the credentials: {}",
+                "the API server rejected the credentials: {}; {RENEW_CREDENTIALS}",
                 answer.message()
             ),
         ),
@@ -1430,7 +1432,7 @@ fn classify_delete(
 }
 
 /// Returns the finalizers, comma-separated, when the DELETE's response is the object itself with
-/// a `deletionTimestamp`: the API server keeps an object with finalizers until they are removed.
+/// a `deletionTimestamp`, because the API server keeps an object until its finalizers are removed.
 fn held_by_finalizers(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]

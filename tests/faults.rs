@@ -1239,20 +1239,25 @@ async fn sigint_during_listing_deletes_nothing() {
     assert_logged(&run, "signal received", "SIGINT");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_stalled_delete_exits_within_grace() {
-    let scene = Scene::new("stalled").await;
+/// Starts a run whose only DELETE stalls, and returns once that DELETE has reached the proxy.
+/// The default request timeout is 30 s, as long as a pod's default grace period.
+async fn start_with_stalled_delete(scene: &Scene) -> harness::Running {
     scene.due(&["stuck"]).await;
     scene
         .proxy
         .add(Rule::delete_trainjob().then(Action::Stall(Duration::from_secs(120))));
-    // The default request timeout is 30 s, as long as a pod's default grace period.
-    let settings = scene.settings(&[]);
-
-    let running = start(&scene.proxy.kubeconfig(), &settings);
+    let running = start(&scene.proxy.kubeconfig(), &scene.settings(&[]));
     while scene.proxy.deletes() < 1 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    running
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stalled_delete_exits_within_grace() {
+    let scene = Scene::new("stalled").await;
+    let running = start_with_stalled_delete(&scene).await;
+
     running.signal("TERM").await;
     let signalled = Instant::now();
     let (run, ended) = running.finish(Duration::from_secs(40)).await;
@@ -1270,16 +1275,8 @@ async fn sigterm_stalled_delete_exits_within_grace() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_signal_exits_at_once() {
     let scene = Scene::new("two-signals").await;
-    scene.due(&["stuck"]).await;
-    scene
-        .proxy
-        .add(Rule::delete_trainjob().then(Action::Stall(Duration::from_secs(120))));
-    let settings = scene.settings(&[]);
+    let running = start_with_stalled_delete(&scene).await;
 
-    let running = start(&scene.proxy.kubeconfig(), &settings);
-    while scene.proxy.deletes() < 1 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
     running.signal("TERM").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     running.signal("INT").await;

@@ -325,17 +325,7 @@ async fn terminating_trainjob_is_reported_not_deleted_again() {
     );
     assert_eq!(cluster.remaining(&ns).await, set(&["held"]));
 
-    // Release the finalizer so that the namespace can go.
-    let patch = serde_json::json!({"metadata": {"finalizers": null}});
-    cluster
-        .trainjobs(&ns)
-        .patch(
-            "held",
-            &Default::default(),
-            &kube::api::Patch::Merge(&patch),
-        )
-        .await
-        .expect("release finalizer");
+    cluster.release_finalizers(&ns, "held").await;
 }
 
 #[tokio::test]
@@ -555,7 +545,7 @@ async fn blocked_report_still_stops() {
         .expect("run mkfifo");
     assert!(mkfifo.success());
 
-    // Opening a FIFO that nobody reads blocks; the deadline must still end the run.
+    // Opening a FIFO without a reader blocks, but the deadline must still end the run.
     let run = cluster.run(
         &settings_for(
             &ns,
@@ -602,17 +592,7 @@ async fn finalizer_held_deletion_is_noted() {
     // The API server keeps it, marked for deletion, until the finalizer goes.
     assert_eq!(cluster.remaining(&ns).await, set(&["held"]));
 
-    // Release the finalizer so that the namespace can go.
-    let patch = serde_json::json!({"metadata": {"finalizers": null}});
-    cluster
-        .trainjobs(&ns)
-        .patch(
-            "held",
-            &Default::default(),
-            &kube::api::Patch::Merge(&patch),
-        )
-        .await
-        .expect("release finalizer");
+    cluster.release_finalizers(&ns, "held").await;
 }
 
 #[tokio::test]

@@ -133,6 +133,15 @@ impl Cluster {
     }
 
     /// Names of the TrainJobs left in a namespace.
+    /// Removes every finalizer of a TrainJob, so that its deletion and its namespace's can end.
+    pub async fn release_finalizers(&self, namespace: &str, name: &str) {
+        let patch = json!({"metadata": {"finalizers": null}});
+        self.trainjobs(namespace)
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("release finalizers");
+    }
+
     pub async fn remaining(&self, namespace: &str) -> BTreeSet<String> {
         let list = self
             .trainjobs(namespace)
@@ -321,8 +330,8 @@ impl Run {
             .collect()
     }
 
-    /// The log on stderr as text: each JSON line becomes its message followed by its other
-    /// fields as `key=value`, so tests match quotes and line breaks as an operator reads them.
+    /// Returns the log on stderr as text. Each JSON line becomes its message followed by its
+    /// other fields as `key=value`, so tests match quotes and line breaks as an operator reads them.
     pub fn log(&self) -> String {
         let mut text = String::new();
         for line in self.stderr.lines() {
